@@ -1,0 +1,257 @@
+"""The components of a Transformer Program, each with a relaxed (training) and a discrete path.
+
+Every discrete choice (which variable a head reads, which key value a query value matches,
+which value an embedding or MLP outputs) is a row of logits. In training it is relaxed with
+Gumbel-softmax at temperature `tau`; in discrete mode it is the argmax. The discrete paths work
+on integer value ids and implement `docs/semantics.md` exactly; the relaxed paths work on
+one-hot (or soft one-hot) vectors over the shared value space of size `d`.
+
+Shapes: B batch, T positions, V variables, H heads, M MLPs, d values, L labels, h hidden.
+In the relaxed path the categorical residual stream is a list of chunks, each (V_c, B, T, d),
+variables first: selecting variables is then one matrix product whose result is already laid
+out head by head, with no transposes (memory traffic, not arithmetic, bounds speed on a CPU).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def softmax_last(x: torch.Tensor, log: bool = False) -> torch.Tensor:
+    """(Log-)softmax over the last axis, computed on a transposed view.
+
+    torch 2.13's CPU kernels are several times slower over a short last axis (our d <= ~50)
+    than over a middle one; the result is the same.
+    """
+    function = torch.log_softmax if log else torch.softmax
+    return function(x.transpose(-1, -2), dim=-2).transpose(-1, -2)
+
+
+def relaxed_one_hot(logits: torch.Tensor, tau: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Gumbel-softmax over the last axis; without a generator, plain softmax(logits / tau)."""
+    if generator is not None:
+        uniform = torch.rand(logits.shape, generator=generator).clamp_(1e-10, 1.0)  # same shape as logits
+        logits = logits - torch.log(-torch.log(uniform))
+    return softmax_last(logits / tau)
+
+
+def tie_break_rank(length: int) -> torch.Tensor:
+    """rank(i, j) = 2|i - j| - [j < i]: the nearest key first, the earlier one at equal distance.
+
+    The one tie-break rule of the project (docs/semantics.md); the relaxed path and the discrete
+    path both derive from this table.
+    """
+    pos = torch.arange(length)
+    distance = (pos[:, None] - pos[None, :]).abs()  # (query, key)
+    return 2 * distance - (pos[None, :] < pos[:, None]).long()  # (query, key)
+
+
+def key_mask(valid: torch.Tensor, causal: bool) -> torch.Tensor:
+    """Which keys a query may see: non-pad keys, and only earlier ones when causal."""
+    length = valid.shape[1]
+    mask = valid[:, None, :].expand(-1, length, -1)  # (B, query, key)
+    if causal:
+        mask = mask & torch.ones(length, length, dtype=torch.bool).tril()  # (B, query, key)
+    return mask
+
+
+class VariableSelector(nn.Module):
+    """For each of `n` heads (or MLPs), a choice of one of `n_vars` variables."""
+
+    def __init__(self, n: int, n_vars: int):
+        super().__init__()
+        self.logits = nn.Parameter(torch.randn(n, n_vars))  # (n, V)
+
+    def weights(self, tau: float, generator: torch.Generator | None) -> torch.Tensor:
+        return relaxed_one_hot(self.logits, tau, generator)  # (n, V)
+
+    def choice(self) -> torch.Tensor:
+        return self.logits.argmax(-1)  # (n,)
+
+
+class Predicate(nn.Module):
+    """For each head, a map from query value to the one key value it matches."""
+
+    def __init__(self, n_heads: int, d: int):
+        super().__init__()
+        self.logits = nn.Parameter(torch.randn(n_heads, d, d))  # (H, query value, key value)
+
+    def relaxed(self, tau: float, generator: torch.Generator | None) -> torch.Tensor:
+        return relaxed_one_hot(self.logits, tau, generator)  # (H, d, d)
+
+    def table(self) -> torch.Tensor:
+        return self.logits.argmax(-1)  # (H, d): key value matched by each query value
+
+
+def relaxed_match(query: torch.Tensor, key: torch.Tensor, predicate: torch.Tensor) -> torch.Tensor:
+    """Soft predicate value for every (query, key) pair: query^T P key, in [0, 1]."""
+    heads, batch, length, d = query.shape
+    mapped = torch.bmm(query.reshape(heads, batch * length, d), predicate)  # (H, B*T, d)
+    return mapped.view(heads, batch, length, d) @ key.transpose(-1, -2)  # (H, B, query, key)
+
+
+def discrete_match(query: torch.Tensor, key: torch.Tensor, table: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Boolean predicate for every (query, key) pair, restricted to visible keys."""
+    heads = torch.arange(table.shape[0])[None, :, None]  # (1, H, 1)
+    target = table[heads, query]  # (B, H, query): the key value each query looks for
+    return (target[..., :, None] == key[..., None, :]) & mask[:, None]  # (B, H, query, key)
+
+
+def mix(chunks: list[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+    """Relaxed variable selection: chunks of (V_c, B, T, d) soft one-hots, weights (S, V) -> (S, B, T, d)."""
+    stream = torch.cat(chunks) if len(chunks) > 1 else chunks[0]  # (V, B, T, d)
+    return (weights @ stream.flatten(1)).view(-1, *stream.shape[1:])  # (S, B, T, d): one GEMM
+
+
+def gather_vars(values: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
+    """Discrete values of the chosen variables: (B, T, V) ids -> (B, n, T)."""
+    return values[:, :, choice].transpose(1, 2)  # (B, n, T)
+
+
+class CategoricalAttention(nn.Module):
+    """Heads that copy a categorical value from the closest key matching their predicate."""
+
+    def __init__(self, n_heads: int, n_vars: int, d: int, causal: bool):
+        super().__init__()
+        self.causal = causal
+        self.query = VariableSelector(n_heads, n_vars)
+        self.key = VariableSelector(n_heads, n_vars)
+        self.value = VariableSelector(n_heads, n_vars)
+        self.predicate = Predicate(n_heads, d)
+
+    def relaxed(self, q, k, v, valid: torch.Tensor, tau: float, gen: torch.Generator | None) -> torch.Tensor:
+        """Relaxed path: selected q, k, v (H, B, T, d) soft one-hots -> (H, B, T, d)."""
+        score = relaxed_match(q, k, self.predicate.relaxed(tau, gen))  # (H, B, query, key)
+        length = q.shape[2]
+        is_bos = torch.zeros(length)
+        is_bos[0] = 1.0
+        # Matched keys score in (1/2, 1], an unmatched BOS in (0, 1/2], other unmatched keys in
+        # (-1/2, 0]; within each band the tie-break rank orders keys. Argmax = docs/semantics.md.
+        rank = tie_break_rank(length).to(q.dtype) / (4 * length)  # (query, key)
+        logits = score + 0.5 * (1 - score) * is_bos - rank  # (H, B, query, key)
+        logits = logits.masked_fill(~key_mask(valid, self.causal), float("-inf"))
+        return softmax_last(logits / tau) @ v  # (H, B, T, d)
+
+    def discrete(self, cat: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Discrete path: cat (B, T, V) value ids -> (B, T, H) value ids."""
+        q = gather_vars(cat, self.query.choice())  # (B, H, T)
+        k = gather_vars(cat, self.key.choice())  # (B, H, T)
+        v = gather_vars(cat, self.value.choice())  # (B, H, T)
+        match = discrete_match(q, k, self.predicate.table(), key_mask(valid, self.causal))  # (B, H, q, k)
+        length = cat.shape[1]
+        preference = 2 * length - tie_break_rank(length)  # (query, key): larger is preferred, > 0
+        best = torch.where(match, preference, 0).argmax(-1)  # (B, H, query); 0 (BOS) when none match
+        return torch.gather(v, 2, best).transpose(1, 2)  # (B, T, H)
+
+
+class NumericalAttention(nn.Module):
+    """Heads that sum a numerical value over every key matching their predicate."""
+
+    def __init__(self, n_heads: int, n_cat_vars: int, n_num_vars: int, d: int, causal: bool):
+        super().__init__()
+        self.causal = causal
+        self.query = VariableSelector(n_heads, n_cat_vars)
+        self.key = VariableSelector(n_heads, n_cat_vars)
+        self.value = VariableSelector(n_heads, n_num_vars)
+        self.predicate = Predicate(n_heads, d)
+
+    def relaxed(self, q, k, v, valid: torch.Tensor, tau: float, gen: torch.Generator | None) -> torch.Tensor:
+        """Relaxed path: selected q, k (H, B, T, d) soft one-hots and values v (H, B, T) -> (H, B, T)."""
+        score = relaxed_match(q, k, self.predicate.relaxed(tau, gen))  # (H, B, query, key)
+        score = score * key_mask(valid, self.causal)  # (H, B, query, key)
+        return (score @ v[..., None]).squeeze(-1)  # (H, B, T)
+
+    def discrete(self, cat: torch.Tensor, num: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Discrete path: cat (B, T, V) ids, num (B, T, N) int64 -> (B, T, H) int64."""
+        q = gather_vars(cat, self.query.choice())  # (B, H, T)
+        k = gather_vars(cat, self.key.choice())  # (B, H, T)
+        v = gather_vars(num, self.value.choice())  # (B, H, T)
+        match = discrete_match(q, k, self.predicate.table(), key_mask(valid, self.causal))  # (B, H, q, k)
+        return (match.long() * v[:, :, None, :]).sum(-1).transpose(1, 2)  # (B, T, H)
+
+
+class CategoricalMLP(nn.Module):
+    """MLPs that read two categorical variables and write one: a learned lookup table."""
+
+    def __init__(self, n_mlps: int, n_vars: int, d: int, hidden: int):
+        super().__init__()
+        self.first = VariableSelector(n_mlps, n_vars)
+        self.second = VariableSelector(n_mlps, n_vars)
+        self.w_first = nn.Parameter(torch.randn(n_mlps, d, hidden) / d**0.5)  # (M, d, h)
+        self.w_second = nn.Parameter(torch.randn(n_mlps, d, hidden) / d**0.5)  # (M, d, h)
+        self.b_hidden = nn.Parameter(torch.zeros(n_mlps, hidden))  # (M, h)
+        self.w_out = nn.Parameter(torch.randn(n_mlps, hidden, d) / hidden**0.5)  # (M, h, d)
+        self.b_out = nn.Parameter(torch.zeros(n_mlps, d))  # (M, d)
+
+    def relaxed(self, a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
+        """Relaxed path: selected inputs a, b (M, n, d) soft one-hots -> (M, n, d) soft one-hots."""
+        hidden = torch.baddbmm(self.b_hidden[:, None, :], a, self.w_first)  # (M, n, h)
+        hidden = F.relu(torch.baddbmm(hidden, b, self.w_second))  # (M, n, h)
+        logits = torch.baddbmm(self.b_out[:, None, :], hidden, self.w_out)  # (M, n, d)
+        return softmax_last(logits / tau)  # (M, n, d)
+
+    def table(self) -> torch.Tensor:
+        """The MLP on every pair of input values: (M, d, d) output ids."""
+        hidden = self.w_first[:, :, None, :] + self.w_second[:, None, :, :] + self.b_hidden[:, None, None, :]
+        hidden = F.relu(hidden)  # (M, a, b, h)
+        logits = torch.einsum("mabh,mhd->mabd", hidden, self.w_out) + self.b_out[:, None, None, :]  # (M, a, b, d)
+        return logits.argmax(-1)  # (M, a, b)
+
+    def discrete(self, cat: torch.Tensor) -> torch.Tensor:
+        """Discrete path, by table lookup: cat (B, T, V) ids -> (B, T, M) ids."""
+        a = gather_vars(cat, self.first.choice())  # (B, M, T)
+        b = gather_vars(cat, self.second.choice())  # (B, M, T)
+        mlps = torch.arange(a.shape[1])[None, :, None]  # (1, M, 1)
+        return self.table()[mlps, a, b].transpose(1, 2)  # (B, T, M)
+
+
+class NumericalMLP(nn.Module):
+    """MLPs that read one numerical variable and write a categorical one."""
+
+    def __init__(self, n_mlps: int, n_num_vars: int, d: int, hidden: int, input_scale: float):
+        super().__init__()
+        self.input_scale = input_scale  # inputs reach max_len**layers; scaled to keep ReLUs in range
+        self.source = VariableSelector(n_mlps, n_num_vars)
+        self.w_in = nn.Parameter(torch.randn(n_mlps, hidden))  # (M, h)
+        self.b_hidden = nn.Parameter(torch.randn(n_mlps, hidden))  # (M, h)
+        self.w_out = nn.Parameter(torch.randn(n_mlps, hidden, d) / hidden**0.5)  # (M, h, d)
+        self.b_out = nn.Parameter(torch.zeros(n_mlps, d))  # (M, d)
+
+    def relaxed(self, x: torch.Tensor, tau: float) -> torch.Tensor:
+        """Relaxed path: selected inputs x (M, n) -> (M, n, d) soft one-hots."""
+        hidden = F.relu(x[..., None] * self.input_scale * self.w_in[:, None, :] + self.b_hidden[:, None, :])  # (M, n, h)
+        logits = torch.baddbmm(self.b_out[:, None, :], hidden, self.w_out)  # (M, n, d)
+        return softmax_last(logits / tau)  # (M, n, d)
+
+    def table(self, bounds: list[int]) -> list[torch.Tensor]:
+        """Per MLP, its output id for every input 0..bound (the largest reachable input)."""
+        x = torch.arange(max(bounds) + 1, dtype=self.w_in.dtype)  # (X,)
+        outputs = self.relaxed(x.expand(len(bounds), -1), 1.0).argmax(-1)  # (M, X)
+        return [outputs[m, : bound + 1] for m, bound in enumerate(bounds)]  # M x (bound+1,)
+
+    def discrete(self, num: torch.Tensor, bounds: list[int]) -> torch.Tensor:
+        """Discrete path, by table lookup: num (B, T, N) int64 -> (B, T, M) ids."""
+        x = gather_vars(num, self.source.choice())  # (B, M, T)
+        outputs = [table[x[:, m]] for m, table in enumerate(self.table(bounds))]  # M x (B, T)
+        return torch.stack(outputs, dim=-1)  # (B, T, M)
+
+
+class LearnedEmbedding(nn.Module):
+    """Categorical variables whose value for each token is learned (a token -> value table)."""
+
+    def __init__(self, n_vars: int, n_tokens: int, d: int):
+        super().__init__()
+        self.logits = nn.Parameter(torch.randn(n_vars, n_tokens, d))  # (E, tokens, d)
+
+    def forward(self, tokens: torch.Tensor, tau: float, gen: torch.Generator | None) -> torch.Tensor:
+        """Relaxed path: tokens (B, T) -> (E, B, T, d)."""
+        return relaxed_one_hot(self.logits, tau, gen)[:, tokens]  # (E, B, T, d)
+
+    def table(self) -> torch.Tensor:
+        return self.logits.argmax(-1)  # (E, tokens)
+
+    def discrete(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Discrete path: tokens (B, T) -> (B, T, E) ids."""
+        return self.table()[:, tokens].permute(1, 2, 0)  # (B, T, E)

@@ -1,0 +1,269 @@
+"""Three semantics, one truth: check model, interpreter and generated program agree on every input."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .. import runio
+from ..model.program_model import TransformerProgram
+from ..vocab import BOS, EOS, PAD
+from .codegen import generate
+from .extract import extract
+from .interpret import run_batch, run_tokens
+from .ir import Program
+
+BATCH = 256  # sequences per model / interpreter call
+_module_ids = itertools.count()
+
+
+@dataclass
+class Report:
+    """Outcome of `verify`: counts, and the smallest input showing a disagreement if any."""
+
+    inputs: int
+    positions: int
+    disagreements: int  # inputs where any two of the three semantics differ at some position
+    model_vs_interpreter: int  # inputs where those two differ
+    model_vs_program: int  # inputs where those two differ (or the program raised)
+    first_disagreement: dict | None  # the minimal example, see `verify`
+    predictions: list[list[int]]  # the generated program's label ids per input ([] where it raised)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the three semantics agreed on every input."""
+        return self.disagreements == 0
+
+    def summary(self) -> dict:
+        """Everything but the predictions, JSON-ready."""
+        data = asdict(self)
+        del data["predictions"]
+        return data
+
+
+def load_program(path: Path) -> ModuleType:
+    """Import a generated program from its file (a fresh module object each call)."""
+    spec = importlib.util.spec_from_file_location(f"_tprog_program_{next(_module_ids)}", path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"{path} cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def random_inputs(
+    program: Program, n: int, min_len: int = 1, max_len: int | None = None, seed: int = 0
+) -> list[list[int]]:
+    """`n` id sequences: BOS then uniformly drawn ordinary tokens, lengths uniform in min_len..max_len."""
+    max_len = program.max_len if max_len is None else max_len
+    if not 1 <= min_len <= max_len <= program.max_len:
+        raise ValueError(f"need 1 <= min_len <= max_len <= {program.max_len}, got {min_len}..{max_len}")
+    if BOS not in program.input_vocab:
+        raise ValueError(f"the input vocabulary has no {BOS!r}")
+    ordinary = [i for i, token in enumerate(program.input_vocab) if token not in (PAD, BOS, EOS)]
+    if not ordinary and max_len > 1:
+        raise ValueError("the input vocabulary has no ordinary tokens to draw longer sequences from")
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(min_len, max_len + 1, size=n)
+    bos = program.input_vocab.index(BOS)
+    return [[bos, *rng.choice(ordinary, size=length - 1).tolist()] if length > 1 else [bos] for length in lengths]
+
+
+def _sequences(inputs: Sequence[Sequence[int]] | np.ndarray | torch.Tensor) -> list[list[int]]:
+    """Id sequences without padding; in an (N, T) array, pads (0) may only trail."""
+    sequences = []
+    for row in inputs:
+        row = [int(i) for i in row]
+        length = max((n + 1 for n, i in enumerate(row) if i != 0), default=0)
+        if 0 in row[:length]:
+            raise ValueError("padding (id 0) inside a sequence; pads may only trail")
+        if length == 0:
+            raise ValueError("an empty sequence; every sequence holds at least BOS")
+        sequences.append(row[:length])
+    return sequences
+
+
+def _padded(sequences: list[list[int]]) -> np.ndarray:
+    """Right-padded (N, T) id array."""
+    out = np.zeros((len(sequences), max(len(s) for s in sequences)), dtype=np.int64)
+    for row, sequence in enumerate(sequences):
+        out[row, : len(sequence)] = sequence
+    return out
+
+
+def _batched(sequences: list[list[int]], predict: Callable[[np.ndarray], np.ndarray]) -> list[list[int]]:
+    """Predictions per sequence, computed in batches of similar length."""
+    order = sorted(range(len(sequences)), key=lambda n: len(sequences[n]))
+    out: list[list[int]] = [[] for _ in sequences]
+    for start in range(0, len(order), BATCH):
+        chunk = order[start : start + BATCH]
+        predictions = predict(_padded([sequences[n] for n in chunk]))  # (b, T)
+        for row, n in enumerate(chunk):
+            out[n] = [int(p) for p in predictions[row, : len(sequences[n])]]
+    return out
+
+
+class _Semantics:
+    """The three semantics of one program, run on id sequences."""
+
+    def __init__(self, model: TransformerProgram, program: Program, module: ModuleType):
+        self.model, self.program, self.module = model, program, module
+        self.label_ids = {label: i for i, label in enumerate(program.label_vocab)}
+
+    def by_model(self, ids: np.ndarray) -> np.ndarray:
+        return self.model.discrete(torch.from_numpy(ids))[0].numpy()  # (B, T)
+
+    def by_interpreter(self, ids: np.ndarray) -> np.ndarray:
+        return run_batch(self.program, ids)[0]  # (B, T)
+
+    def by_program(self, sequence: list[int]) -> list[int] | str:
+        """The generated program's label ids, or the text of the exception it raised."""
+        try:
+            labels = self.module.run([self.program.input_vocab[i] for i in sequence])
+            return [self.label_ids[label] for label in labels]
+        except Exception as error:  # a disagreement to report, not a crash of the verifier
+            return f"{type(error).__name__}: {error}"
+
+    def disagree(self, sequence: list[int]) -> bool:
+        """Whether the three differ anywhere on one sequence."""
+        ids = np.array([sequence])
+        reference = self.by_model(ids)[0].tolist()
+        return not reference == self.by_interpreter(ids)[0].tolist() == self.by_program(sequence)
+
+    def explain(self, sequence: list[int]) -> dict:
+        """The three predictions on one input and the first variable where model and interpreter differ."""
+        ids = np.array([sequence])
+        model_labels, model_trace = self.model.discrete(torch.from_numpy(ids))
+        interpreter_labels, interpreter_trace = run_batch(self.program, ids)
+        first = None
+        for variable in self.program.variables:
+            expected, got = model_trace[variable.name][0].tolist(), interpreter_trace[variable.name][0].tolist()
+            if expected != got:
+                first = {"variable": variable.name, "model": expected, "interpreter": got}
+                break
+        program_labels = self.by_program(sequence)
+        decode = self.program.label_vocab.__getitem__
+        return {
+            "tokens": [self.program.input_vocab[i] for i in sequence],
+            "model": [decode(i) for i in model_labels[0].tolist()],
+            "interpreter": [decode(i) for i in interpreter_labels[0].tolist()],
+            "program": [decode(i) for i in program_labels] if isinstance(program_labels, list) else program_labels,
+            "first_differing_variable": first,  # None: model and interpreter traces agree
+        }
+
+
+def _shrink(sequence: list[int], fails: Callable[[list[int]], bool]) -> list[int]:
+    """A shorter input that still fails: the shortest failing prefix, then single positions removed."""
+    for length in range(1, len(sequence)):
+        if fails(sequence[:length]):
+            sequence = sequence[:length]
+            break
+    shrunk = True
+    while shrunk:
+        shrunk = False
+        for position in range(1, len(sequence)):
+            candidate = sequence[:position] + sequence[position + 1 :]
+            if fails(candidate):
+                sequence, shrunk = candidate, True
+                break
+    return sequence
+
+
+def verify(
+    model: TransformerProgram,
+    program: Program,
+    code_path: Path,
+    inputs: Sequence[Sequence[int]] | np.ndarray | torch.Tensor,
+) -> Report:
+    """Compare discretized model, interpreter and generated program (imported from `code_path`).
+
+    `inputs` are id sequences, or an (N, T) array right-padded with 0. On disagreement the
+    report holds the smallest input that shows it (fewest tokens, then shrunk) with the three
+    predictions and the first variable, in variable order, where the traces differ.
+    """
+    sequences = _sequences(inputs)
+    semantics = _Semantics(model, program, load_program(Path(code_path)))
+    by_model = _batched(sequences, semantics.by_model)
+    by_interpreter = _batched(sequences, semantics.by_interpreter)
+    by_program = [semantics.by_program(sequence) for sequence in sequences]
+    failing = [n for n in range(len(sequences)) if not by_model[n] == by_interpreter[n] == by_program[n]]
+    first = None
+    if failing:
+        smallest = min(failing, key=lambda n: len(sequences[n]))
+        first = semantics.explain(_shrink(sequences[smallest], semantics.disagree))
+    return Report(
+        inputs=len(sequences),
+        positions=sum(len(s) for s in sequences),
+        disagreements=len(failing),
+        model_vs_interpreter=sum(a != b for a, b in zip(by_model, by_interpreter)),
+        model_vs_program=sum(a != b for a, b in zip(by_model, by_program)),
+        first_disagreement=first,
+        predictions=[p if isinstance(p, list) else [] for p in by_program],
+    )
+
+
+def _accuracy(predictions: list[list[int]], labels: np.ndarray) -> float:
+    """Token accuracy over scored positions (label not <pad>), as train.evaluate measures it."""
+    correct = scored = 0
+    for predicted, row in zip(predictions, labels):
+        for n, label in enumerate(row.tolist()):
+            if label != 0:
+                scored += 1
+                correct += n < len(predicted) and predicted[n] == label
+    return correct / max(scored, 1)
+
+
+def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000) -> dict:
+    """Extract, write and verify a run's program; write RUN_DIR/verification.json and return it.
+
+    The program goes to `out` (default RUN_DIR/program.py). It is verified on the val and test
+    inputs plus `n_random` random ones (seed 0, lengths 1..max_len). A disagreement does not
+    raise: the returned dict has "disagreements" > 0 and "first_disagreement" shows the minimal
+    input; callers (the CLI) must treat that as failure.
+    """
+    from ..train import load_run
+
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    if not isinstance(run.model, TransformerProgram):
+        raise ValueError(f"{run_dir} holds a {type(run.model).__name__}; only Transformer Programs decompile")
+    program = extract(run.model, run.input_vocab, run.label_vocab)
+    path = Path(out) if out is not None else run_dir / "program.py"
+    code = generate(program)
+    runio.atomic_write_text(path, code)
+    splits = run.splits
+    named = {"val": splits.val, "test": splits.test}
+    max_len = program.max_len
+    encoded = {name: run.input_vocab.encode(split.inputs, max_len).numpy() for name, split in named.items()}
+    labels = {name: run.label_vocab.encode(split.labels, max_len).numpy() for name, split in named.items()}
+    random_ids = random_inputs(program, n_random, 1, max_len, seed=0)
+    report = verify(run.model, program, path, [*encoded["val"], *encoded["test"], *random_ids])
+    n_val, n_test = len(encoded["val"]), len(encoded["test"])
+    predictions = {"val": report.predictions[:n_val], "test": report.predictions[n_val : n_val + n_test]}
+    summary = {
+        "program_path": str(path),
+        "lines": code.count("\n"),
+        **report.summary(),
+        "random_inputs": n_random,
+        "program_accuracy": {name: _accuracy(predictions[name], labels[name]) for name in named},
+    }
+    runio.write_json(run_dir / "verification.json", summary)
+    return summary
+
+
+def predict_run(run_dir: Path, tokens: list[str]) -> list[str]:
+    """Labels for `tokens` from the run's written program.py, or from its IR if none is written."""
+    path = Path(run_dir) / "program.py"
+    if path.is_file():
+        return list(load_program(path).run(list(tokens)))
+    from ..train import load_run
+
+    run = load_run(Path(run_dir))
+    return run_tokens(extract(run.model, run.input_vocab, run.label_vocab), list(tokens))

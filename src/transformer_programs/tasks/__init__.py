@@ -1,0 +1,38 @@
+"""The task registry: every built-in synthetic task by name, with the paper's defaults."""
+
+from __future__ import annotations
+
+from .arithmetic import ADDITION, ADDITION_HINTS, make_addition
+from .base import ModelDefaults, TaskSpec
+from .induction import INDUCTION
+from .rasp import DOUBLE_HIST, DYCK1, DYCK2, HIST, MOST_FREQ, REVERSE, SORT
+
+__all__ = ["TASKS", "ModelDefaults", "TaskSpec", "UnknownTaskError", "get_task", "make_addition"]
+
+TASKS: dict[str, TaskSpec] = {
+    task.name: task
+    for task in (
+        REVERSE,
+        HIST,
+        DOUBLE_HIST,
+        SORT,
+        MOST_FREQ,
+        DYCK1,
+        DYCK2,
+        INDUCTION,
+        ADDITION,
+        ADDITION_HINTS,
+    )
+}
+
+
+class UnknownTaskError(ValueError):
+    """A task name that is not in the registry."""
+
+
+def get_task(name: str) -> TaskSpec:
+    """The registered task called `name`; raises UnknownTaskError listing the known names."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise UnknownTaskError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}") from None

@@ -1,0 +1,159 @@
+"""Addition of two numbers, plain or with index hints (the reproduction study's extra task)."""
+
+from __future__ import annotations
+
+import string
+from functools import partial
+
+import numpy as np
+
+from ..vocab import BOS, PAD
+from .base import (
+    Example,
+    ModelDefaults,
+    TaskSpec,
+    check_lengths,
+    check_vocab,
+    digit_symbols,
+    frame,
+    lookup,
+    seq_len_affine,
+)
+
+PLUS = "+"
+HINTS = string.ascii_lowercase  # place-value hints: ones "a", tens "b", ...
+
+
+def _check(name: str, hints: bool, max_len: int, base: int) -> None:
+    check_vocab(name, base, 2, 10)
+    if hints and max_len + 1 > len(HINTS):  # the sum has up to max_len + 1 places
+        raise ValueError(f"{name}: at most {len(HINTS) - 1} digits per operand, got {max_len}")
+
+
+def _operand(digits: np.ndarray, hints: bool) -> np.ndarray:
+    """Tokens of numbers given as (m, l) digits, most significant first; with hints each digit
+    is preceded by the letter of its place."""
+    symbols = lookup(digit_symbols(10))[digits]
+    if not hints:
+        return symbols
+    m, length = digits.shape
+    out = np.empty((m, 2 * length), dtype=symbols.dtype)
+    out[:, 0::2] = lookup(HINTS[:length][::-1])
+    out[:, 1::2] = symbols
+    return out
+
+
+def _add(a: np.ndarray, b: np.ndarray, base: int) -> tuple[np.ndarray, np.ndarray]:
+    """Digits of a + b, least significant first, (m, width), and each sum's digit count.
+
+    The digit count is that of the plain number without leading zeros (1 for a sum of 0).
+    """
+    m = a.shape[0]
+    width = max(a.shape[1], b.shape[1]) + 1
+    columns = np.zeros((m, width), dtype=np.int64)
+    columns[:, : a.shape[1]] += a[:, ::-1]
+    columns[:, : b.shape[1]] += b[:, ::-1]
+    out = np.empty((m, width), dtype=np.int64)
+    carry = np.zeros(m, dtype=np.int64)
+    for place in range(width):
+        carry, out[:, place] = np.divmod(columns[:, place] + carry, base)
+    nonzero = out != 0
+    n_digits = np.where(nonzero.any(axis=1), width - np.argmax(nonzero[:, ::-1], axis=1), 1)
+    return out, n_digits
+
+
+def _sum_labels(
+    total: np.ndarray, n_digits: np.ndarray, length: int, reverse_sum: bool, hints: bool
+) -> np.ndarray:
+    """(m, length) labels after BOS: the sum's digits (with hints: hint, digit pairs) from the
+    most significant place (least with `reverse_sum`), then "<pad>"."""
+    step = 2 if hints else 1
+    q = np.arange(length // step)[None, :]  # the q-th digit written
+    place = q if reverse_sum else n_digits[:, None] - 1 - q
+    valid = q < n_digits[:, None]
+    digits = np.take_along_axis(total, np.clip(place, 0, total.shape[1] - 1), axis=1)
+    out = np.full((total.shape[0], length), PAD, dtype=object)
+    out[:, step - 1 : step * q.shape[1] : step] = np.where(
+        valid, lookup(digit_symbols(10))[digits], PAD
+    )
+    if hints:
+        letters = lookup(HINTS)[np.clip(place, 0, len(HINTS) - 1)]
+        out[:, 0 : 2 * q.shape[1] : 2] = np.where(valid, letters, PAD)
+    return out
+
+
+def _sample_addition(
+    name: str,
+    reverse_sum: bool,
+    hints: bool,
+    rng: np.random.Generator,
+    n: int,
+    min_len: int,
+    max_len: int,
+    vocab_size: int,
+) -> list[Example]:
+    """Operand digit counts uniform in `min_len..max_len` (independently), digits uniform in
+    base `vocab_size`, leading zeros allowed."""
+    check_lengths(min_len, max_len)
+    _check(name, hints, max_len, vocab_size)
+    n_a = rng.integers(min_len, max_len + 1, size=n)
+    n_b = rng.integers(min_len, max_len + 1, size=n)
+    out: list[Example] = [([], [])] * n
+    for len_a, len_b in sorted(set(zip(n_a.tolist(), n_b.tolist()))):
+        rows = np.flatnonzero((n_a == len_a) & (n_b == len_b))
+        a = rng.integers(0, vocab_size, size=(len(rows), len_a))
+        b = rng.integers(0, vocab_size, size=(len(rows), len_b))
+        plus = np.full((len(rows), 1), PLUS, dtype=object)
+        tokens = np.concatenate([_operand(a, hints), plus, _operand(b, hints)], axis=1)
+        total, n_digits = _add(a, b, vocab_size)
+        labels = _sum_labels(total, n_digits, tokens.shape[1], reverse_sum, hints)
+        for row, example in zip(rows, frame(tokens, labels)):
+            out[row] = example
+    return out
+
+
+def _input_tokens(name: str, hints: bool, vocab_size: int, max_len: int) -> list[str]:
+    _check(name, hints, max_len, vocab_size)
+    return [BOS, *digit_symbols(vocab_size), PLUS, *(HINTS[:max_len] if hints else [])]
+
+
+def _label_tokens(name: str, hints: bool, vocab_size: int, max_len: int) -> list[str]:
+    _check(name, hints, max_len, vocab_size)
+    return [*digit_symbols(vocab_size), *(HINTS[: max_len + 1] if hints else [])]
+
+
+def _count(name: str, min_len: int, max_len: int, vocab_size: int) -> int:
+    check_vocab(name, vocab_size, 2, 10)
+    per_operand = sum(vocab_size**length for length in range(min_len, max_len + 1))
+    return per_operand**2
+
+
+def make_addition(reverse_sum: bool, hints: bool) -> TaskSpec:
+    """The addition task: input "<s>" a "+" b, labels the digits of a + b right after "<s>".
+
+    `reverse_sum` writes the sum least significant digit first (name suffix "_reversed");
+    `hints` precedes every digit, in the input and in the labels, by a letter for its place
+    ("a" ones, "b" tens, ...): 31+456 -> <s> b 3 a 1 + c 4 b 5 a 6, labels c 4 b 8 a 7.
+    The vocabulary size is the base (default 10); lengths are digits per operand.
+    """
+    name = "addition" + ("_hints" if hints else "") + ("_reversed" if reverse_sum else "")
+    order = "least" if reverse_sum else "most"
+    return TaskSpec(
+        name=name,
+        description=f"add two numbers{' with index hints' if hints else ''}, "
+        f"sum {order} significant digit first",
+        causal=False,
+        vocab_size=10,
+        min_len=1,
+        max_len=2,
+        model=ModelDefaults(layers=3, heads_cat=2, heads_num=2, mlps_cat=4, mlps_num=4),
+        sample=partial(_sample_addition, name, reverse_sum, hints),
+        input_tokens=partial(_input_tokens, name, hints),
+        label_tokens=partial(_label_tokens, name, hints),
+        seq_len=partial(seq_len_affine, 4 if hints else 2, 2),
+        count_inputs=partial(_count, name),
+    )
+
+
+ADDITION = make_addition(reverse_sum=False, hints=False)
+ADDITION_HINTS = make_addition(reverse_sum=False, hints=True)

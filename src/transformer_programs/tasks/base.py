@@ -1,0 +1,120 @@
+"""Task specifications (`TaskSpec`, `ModelDefaults`) and helpers shared by the task generators."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..vocab import BOS, EOS, PAD
+
+Example = tuple[list[str], list[str]]
+"""One example: input tokens (starting with "<s>") and labels of the same length."""
+
+Sampler = Callable[[np.random.Generator, int, int, int, int], list[Example]]
+BatchMaker = Callable[[np.random.Generator, int, int], list[Example]]
+
+
+@dataclass(frozen=True)
+class ModelDefaults:
+    """The paper's best configuration for a task (counts are per layer)."""
+
+    layers: int
+    heads_cat: int
+    heads_num: int
+    mlps_cat: int
+    mlps_num: int
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A synthetic task: its generator, vocabularies, defaults and size of its input space.
+
+    `sample(rng, n, min_len, max_len, vocab_size)` returns `n` examples (duplicates possible),
+    each `(inputs, labels)` of equal length, inputs starting with "<s>" and labels "<pad>" where
+    a position is not scored. Lengths count content tokens (no BOS/EOS); for the addition tasks
+    they are digits per operand.
+    """
+
+    name: str
+    description: str
+    causal: bool
+    vocab_size: int
+    min_len: int
+    max_len: int
+    model: ModelDefaults
+    sample: Sampler
+    input_tokens: Callable[[int, int], list[str]]
+    label_tokens: Callable[[int, int], list[str]]
+    seq_len: Callable[[int], int]
+    count_inputs: Callable[[int, int, int], int | None]
+
+
+def check_lengths(min_len: int, max_len: int, what: str = "lengths") -> None:
+    """Raise ValueError unless `1 <= min_len <= max_len`."""
+    if min_len < 1 or min_len > max_len:
+        raise ValueError(f"{what} must satisfy 1 <= min <= max, got ({min_len}, {max_len})")
+
+
+def check_vocab(task: str, vocab_size: int, low: int, high: int | None = None) -> None:
+    """Raise ValueError unless `low <= vocab_size <= high` (no upper bound when `high` is None)."""
+    if vocab_size < low or (high is not None and vocab_size > high):
+        if high is None:
+            allowed = f"at least {low}"
+        else:
+            allowed = str(low) if low == high else f"{low}..{high}"
+        raise ValueError(f"{task}: vocab_size must be {allowed}, got {vocab_size}")
+
+
+def seq_len_affine(scale: int, extra: int, max_len: int) -> int:
+    """`scale * max_len + extra`: the longest full sequence for content length `max_len`."""
+    return scale * max_len + extra
+
+
+def digit_symbols(vocab_size: int) -> list[str]:
+    """The content symbols "0", "1", ..., str(vocab_size - 1)."""
+    return [str(i) for i in range(vocab_size)]
+
+
+def lookup(tokens: Sequence[str]) -> np.ndarray:
+    """`tokens` as an object array: indexing it with ids gives token matrices that share the
+    string objects (and `tolist` on them is fast)."""
+    return np.array(list(tokens), dtype=object)
+
+
+def frame(content: np.ndarray, labels: np.ndarray, eos: bool = False) -> list[Example]:
+    """Examples from (m, l) object arrays of content tokens and their labels: "<s>" in front
+    (and "</s>" at the end when `eos`), labelled "<pad>"."""
+
+    def column(token: str) -> np.ndarray:
+        return np.full((content.shape[0], 1), token, dtype=object)
+
+    tail_in, tail_out = ([column(EOS)], [column(PAD)]) if eos else ([], [])
+    inputs = np.concatenate([column(BOS), content, *tail_in], axis=1).tolist()
+    outputs = np.concatenate([column(PAD), labels, *tail_out], axis=1).tolist()
+    return list(zip(inputs, outputs))
+
+
+def sample_by_length(
+    rng: np.random.Generator, n: int, min_len: int, max_len: int, make_batch: BatchMaker
+) -> list[Example]:
+    """`n` examples with lengths uniform in `min_len..max_len`, in random order.
+
+    `make_batch(rng, m, length)` makes `m` examples of one length, so label computation can be
+    vectorized per length.
+    """
+    lengths = rng.integers(min_len, max_len + 1, size=n)
+    out: list[Example] = [([], [])] * n
+    for length in np.unique(lengths):
+        rows = np.flatnonzero(lengths == length)
+        for row, example in zip(rows, make_batch(rng, len(rows), int(length))):
+            out[row] = example
+    return out
+
+
+def row_counts(x: np.ndarray, n_values: int) -> np.ndarray:
+    """counts[i, v] = number of entries of row i of `x` equal to v; x is (m, l) in 0..n_values-1."""
+    m = x.shape[0]
+    offsets = (np.arange(m) * n_values)[:, None]
+    return np.bincount((x + offsets).ravel(), minlength=m * n_values).reshape(m, n_values)

@@ -1,0 +1,299 @@
+"""The paper's RASP tasks: reverse, hist, double_hist, sort, most_freq, dyck1 and dyck2."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+
+from ..vocab import BOS, EOS, PAD
+from .base import (
+    Example,
+    ModelDefaults,
+    TaskSpec,
+    check_lengths,
+    check_vocab,
+    digit_symbols,
+    frame,
+    lookup,
+    row_counts,
+    sample_by_length,
+    seq_len_affine,
+)
+
+LabelFn = Callable[[np.ndarray, int], np.ndarray]
+"""(content symbol ids (m, l), vocab_size) -> labels (m, l) as an object array of strings."""
+
+
+def _numbers(upto: int) -> np.ndarray:
+    """The strings "0".."upto" as a lookup table."""
+    return lookup([str(i) for i in range(upto + 1)])
+
+
+def reverse_labels(x: np.ndarray, vocab_size: int) -> np.ndarray:
+    """Position i gets the i-th symbol from the end."""
+    return lookup(digit_symbols(vocab_size))[x[:, ::-1]]
+
+
+def hist_labels(x: np.ndarray, vocab_size: int) -> np.ndarray:
+    """Position i gets how often its symbol occurs in the sequence."""
+    hist = np.take_along_axis(row_counts(x, vocab_size), x, axis=1)
+    return _numbers(x.shape[1])[hist]
+
+
+def double_hist_labels(x: np.ndarray, vocab_size: int) -> np.ndarray:
+    """Position i gets how many distinct symbols occur exactly as often as its symbol does."""
+    length = x.shape[1]
+    counts = row_counts(x, vocab_size)  # (m, vocab)
+    hist = np.take_along_axis(counts, x, axis=1)  # (m, l), values 1..l
+    same_count = row_counts(counts, length + 1)  # (m, l + 1): symbols per count value
+    return _numbers(length)[np.take_along_axis(same_count, hist, axis=1)]
+
+
+def sort_labels(x: np.ndarray, vocab_size: int) -> np.ndarray:
+    """Position k gets the k-th smallest symbol (by symbol value, so "10" sorts after "9")."""
+    return lookup(digit_symbols(vocab_size))[np.sort(x, axis=1)]
+
+
+def most_freq_labels(x: np.ndarray, vocab_size: int) -> np.ndarray:
+    """Position k gets the k-th most frequent distinct symbol, ties broken by first occurrence.
+
+    Positions at or past the number of distinct symbols get "<pad>" (not scored).
+    """
+    m, length = x.shape
+    rows = np.arange(m)
+    counts = row_counts(x, vocab_size)  # (m, vocab)
+    first = np.full((m, vocab_size), length)
+    for pos in range(length - 1, -1, -1):
+        first[rows, x[:, pos]] = pos
+    # Present symbols score >= length + 1 and all differ; absent symbols score 0.
+    score = counts * (length + 1) + (length - first)
+    order = np.argsort(-score, axis=1, kind="stable")[:, :length]
+    if order.shape[1] < length:  # fewer symbols than positions
+        order = np.pad(order, ((0, 0), (0, length - order.shape[1])))
+    distinct = (counts > 0).sum(axis=1)
+    order = np.where(np.arange(length)[None, :] < distinct[:, None], order, vocab_size)
+    return lookup(digit_symbols(vocab_size) + [PAD])[order]
+
+
+def _sample_content(
+    name: str,
+    label_fn: LabelFn,
+    eos: bool,
+    rng: np.random.Generator,
+    n: int,
+    min_len: int,
+    max_len: int,
+    vocab_size: int,
+) -> list[Example]:
+    """Uniform lengths, uniform symbols "0".."vocab_size-1"; labels from `label_fn`."""
+    check_lengths(min_len, max_len)
+    check_vocab(name, vocab_size, 1)
+    symbols = lookup(digit_symbols(vocab_size))
+
+    def batch(rng: np.random.Generator, m: int, length: int) -> list[Example]:
+        x = rng.integers(0, vocab_size, size=(m, length))
+        return frame(symbols[x], label_fn(x, vocab_size), eos)
+
+    return sample_by_length(rng, n, min_len, max_len, batch)
+
+
+def _content_inputs(eos: bool, vocab_size: int, max_len: int) -> list[str]:
+    return [BOS, *digit_symbols(vocab_size), *([EOS] if eos else [])]
+
+
+def _symbol_labels(vocab_size: int, max_len: int) -> list[str]:
+    return digit_symbols(vocab_size)
+
+
+def _hist_label_tokens(vocab_size: int, max_len: int) -> list[str]:
+    return [str(i) for i in range(1, max_len + 1)]
+
+
+def _double_hist_label_tokens(vocab_size: int, max_len: int) -> list[str]:
+    return [str(i) for i in range(1, min(vocab_size, max_len) + 1)]
+
+
+def _count_content(min_len: int, max_len: int, vocab_size: int) -> int:
+    return sum(vocab_size**length for length in range(min_len, max_len + 1))
+
+
+def _content_task(
+    name: str,
+    description: str,
+    label_fn: LabelFn,
+    label_tokens: Callable[[int, int], list[str]],
+    eos: bool,
+    model: ModelDefaults,
+) -> TaskSpec:
+    return TaskSpec(
+        name=name,
+        description=description,
+        causal=False,
+        vocab_size=8,
+        min_len=1,
+        max_len=8,
+        model=model,
+        sample=partial(_sample_content, name, label_fn, eos),
+        input_tokens=partial(_content_inputs, eos),
+        label_tokens=label_tokens,
+        seq_len=partial(seq_len_affine, 1, 2 if eos else 1),
+        count_inputs=_count_content,
+    )
+
+
+REVERSE = _content_task(
+    "reverse",
+    "reverse the sequence",
+    reverse_labels,
+    _symbol_labels,
+    eos=True,
+    model=ModelDefaults(layers=3, heads_cat=4, heads_num=4, mlps_cat=1, mlps_num=1),
+)
+HIST = _content_task(
+    "hist",
+    "count the occurrences of each token",
+    hist_labels,
+    _hist_label_tokens,
+    eos=False,
+    model=ModelDefaults(layers=1, heads_cat=2, heads_num=2, mlps_cat=1, mlps_num=1),
+)
+DOUBLE_HIST = _content_task(
+    "double_hist",
+    "count the distinct tokens whose histogram count equals this token's",
+    double_hist_labels,
+    _double_hist_label_tokens,
+    eos=False,
+    model=ModelDefaults(layers=3, heads_cat=2, heads_num=2, mlps_cat=1, mlps_num=1),
+)
+SORT = _content_task(
+    "sort",
+    "sort the sequence ascending",
+    sort_labels,
+    _symbol_labels,
+    eos=True,
+    model=ModelDefaults(layers=3, heads_cat=4, heads_num=4, mlps_cat=2, mlps_num=2),
+)
+MOST_FREQ = _content_task(
+    "most_freq",
+    "list the distinct tokens by frequency, ties by first occurrence",
+    most_freq_labels,
+    _symbol_labels,
+    eos=False,
+    model=ModelDefaults(layers=3, heads_cat=4, heads_num=4, mlps_cat=2, mlps_num=2),
+)
+
+
+# ---- Dyck languages: token id 2k opens bracket type k, 2k + 1 closes it. ----
+
+BRACKETS = ("(", ")", "{", "}")
+DYCK_FAIL, DYCK_OPEN, DYCK_TRUE = 0, 1, 2
+DYCK_LABELS = lookup(["F", "P", "T"])  # indexed by the three constants above
+
+
+def dyck_labels(x: np.ndarray) -> np.ndarray:
+    """Per prefix: DYCK_TRUE if balanced, DYCK_OPEN if it can still be balanced, else DYCK_FAIL."""
+    m, length = x.shape
+    rows = np.arange(m)
+    stack = np.zeros((m, length), dtype=np.int64)
+    depth = np.zeros(m, dtype=np.int64)
+    failed = np.zeros(m, dtype=bool)
+    out = np.empty((m, length), dtype=np.int64)
+    for t in range(length):
+        kind, is_open = x[:, t] // 2, x[:, t] % 2 == 0
+        top = stack[rows, np.maximum(depth - 1, 0)]
+        failed |= ~is_open & ((depth == 0) | (top != kind))
+        push = is_open & ~failed
+        stack[rows[push], depth[push]] = kind[push]
+        depth += push.astype(np.int64) - (~is_open & ~failed)
+        out[:, t] = np.where(failed, DYCK_FAIL, np.where(depth == 0, DYCK_TRUE, DYCK_OPEN))
+    return out
+
+
+def _dyck_walk(
+    rng: np.random.Generator, m: int, length: int, n_types: int, balanced: np.ndarray
+) -> np.ndarray:
+    """(m, length) token ids of random valid prefixes; `balanced` rows close every bracket
+    by the end (when `length` is even; odd lengths end one bracket deep)."""
+    rows = np.arange(m)
+    x = np.empty((m, length), dtype=np.int64)
+    stack = np.zeros((m, length), dtype=np.int64)
+    depth = np.zeros(m, dtype=np.int64)
+    for t in range(length):
+        close = (rng.random(m) < 0.5) | (balanced & (depth >= length - t - 1))
+        close &= depth > 0
+        kinds = rng.integers(0, n_types, size=m)
+        top = stack[rows, np.maximum(depth - 1, 0)]
+        x[:, t] = np.where(close, 2 * top + 1, 2 * kinds)
+        stack[rows[~close], depth[~close]] = kinds[~close]
+        depth += np.where(close, -1, 1)
+    return x
+
+
+def _sample_dyck(
+    name: str,
+    n_types: int,
+    rng: np.random.Generator,
+    n: int,
+    min_len: int,
+    max_len: int,
+    vocab_size: int,
+) -> list[Example]:
+    """Strings of length `max_len` (Dyck strings have one length; `min_len` is only checked).
+
+    A quarter each: balanced random walks, free random walks (valid prefixes), balanced walks
+    with one position replaced by a random bracket, and uniformly random strings.
+    """
+    check_lengths(min_len, max_len)
+    check_vocab(name, vocab_size, 2 * n_types, 2 * n_types)
+    rows = np.arange(n)
+    kind = rng.integers(0, 4, size=n)
+    x = _dyck_walk(rng, n, max_len, n_types, balanced=kind != 1)
+    corrupt = kind == 2
+    x[rows[corrupt], rng.integers(0, max_len, size=n)[corrupt]] = rng.integers(
+        0, 2 * n_types, size=int(corrupt.sum())
+    )
+    uniform = kind == 3
+    x[uniform] = rng.integers(0, 2 * n_types, size=(int(uniform.sum()), max_len))
+    return frame(lookup(BRACKETS)[x], DYCK_LABELS[dyck_labels(x)])
+
+
+def _dyck_inputs(name: str, n_types: int, vocab_size: int, max_len: int) -> list[str]:
+    check_vocab(name, vocab_size, 2 * n_types, 2 * n_types)
+    return [BOS, *BRACKETS[: 2 * n_types]]
+
+
+def _dyck_label_tokens(vocab_size: int, max_len: int) -> list[str]:
+    return DYCK_LABELS.tolist()
+
+
+def _count_dyck(name: str, n_types: int, min_len: int, max_len: int, vocab_size: int) -> int:
+    check_vocab(name, vocab_size, 2 * n_types, 2 * n_types)
+    return vocab_size**max_len
+
+
+def _dyck_task(name: str, n_types: int, model: ModelDefaults) -> TaskSpec:
+    return TaskSpec(
+        name=name,
+        description=f"is each prefix balanced (T), still balanceable (P) or failed (F): "
+        f"Dyck-{n_types}, brackets {' '.join(BRACKETS[: 2 * n_types])}",
+        causal=True,
+        vocab_size=2 * n_types,
+        min_len=16,
+        max_len=16,
+        model=model,
+        sample=partial(_sample_dyck, name, n_types),
+        input_tokens=partial(_dyck_inputs, name, n_types),
+        label_tokens=_dyck_label_tokens,
+        seq_len=partial(seq_len_affine, 1, 1),
+        count_inputs=partial(_count_dyck, name, n_types),
+    )
+
+
+DYCK1 = _dyck_task(
+    "dyck1", 1, ModelDefaults(layers=3, heads_cat=4, heads_num=4, mlps_cat=1, mlps_num=1)
+)
+DYCK2 = _dyck_task(
+    "dyck2", 2, ModelDefaults(layers=3, heads_cat=2, heads_num=2, mlps_cat=2, mlps_num=2)
+)
