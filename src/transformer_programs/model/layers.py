@@ -113,9 +113,10 @@ def gather_vars(values: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
 class CategoricalAttention(nn.Module):
     """Heads that copy a categorical value from the closest key matching their predicate."""
 
-    def __init__(self, n_heads: int, n_vars: int, d: int, causal: bool):
+    def __init__(self, n_heads: int, n_vars: int, d: int, causal: bool, max_len: int):
         super().__init__()
         self.causal = causal
+        self.max_len = max_len  # scales the tie-break rank, so padding never changes attention
         self.query = VariableSelector(n_heads, n_vars)
         self.key = VariableSelector(n_heads, n_vars)
         self.value = VariableSelector(n_heads, n_vars)
@@ -125,11 +126,11 @@ class CategoricalAttention(nn.Module):
         """Relaxed path: selected q, k, v (H, B, T, d) soft one-hots -> (H, B, T, d)."""
         score = relaxed_match(q, k, self.predicate.relaxed(tau, gen))  # (H, B, query, key)
         length = q.shape[2]
-        is_bos = torch.zeros(length)
+        is_bos = torch.zeros(length, dtype=q.dtype)
         is_bos[0] = 1.0
         # Matched keys score in (1/2, 1], an unmatched BOS in (0, 1/2], other unmatched keys in
         # (-1/2, 0]; within each band the tie-break rank orders keys. Argmax = docs/semantics.md.
-        rank = tie_break_rank(length).to(q.dtype) / (4 * length)  # (query, key)
+        rank = tie_break_rank(length).to(q.dtype) / (4 * self.max_len)  # (query, key), each < 1/2
         logits = score + 0.5 * (1 - score) * is_bos - rank  # (H, B, query, key)
         logits = logits.masked_fill(~key_mask(valid, self.causal), float("-inf"))
         return softmax_last(logits / tau) @ v  # (H, B, T, d)

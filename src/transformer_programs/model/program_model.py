@@ -69,7 +69,7 @@ class Block(nn.Module):
     def __init__(self, config: ProgramConfig, n_cat: int, n_num: int):
         super().__init__()
         c, d = config, config.d
-        self.cat_attn = CategoricalAttention(c.heads_cat, n_cat, d, c.causal) if c.heads_cat else None
+        self.cat_attn = CategoricalAttention(c.heads_cat, n_cat, d, c.causal, c.max_len) if c.heads_cat else None
         self.num_attn = NumericalAttention(c.heads_num, n_cat, n_num, d, c.causal) if c.heads_num else None
         n_cat_mlp_in, n_num_mlp_in = n_cat + c.heads_cat, n_num + c.heads_num
         self.cat_mlp = CategoricalMLP(c.mlps_cat, n_cat_mlp_in, d, c.mlp_hidden) if c.mlps_cat else None
@@ -158,10 +158,11 @@ class TransformerProgram(nn.Module):
         tokens, positions = self._inputs(tokens)  # (B, T)
         d = self.config.d
         valid = tokens != 0  # (B, T)
-        chunks = [torch.stack([F.one_hot(tokens, d), F.one_hot(positions, d)]).float()]  # (2, B, T, d)
+        dtype = self.classifier_bias.dtype
+        chunks = [torch.stack([F.one_hot(tokens, d), F.one_hot(positions, d)]).to(dtype)]  # (2, B, T, d)
         if self.embed is not None:
             chunks.append(self.embed(tokens, tau, generator))  # (E, B, T, d)
-        num = torch.ones(1, *tokens.shape)  # (1, B, T)
+        num = torch.ones(1, *tokens.shape, dtype=dtype)  # (1, B, T)
         for block in self.blocks:
             chunks, num = block(chunks, num, valid, tau, generator)
         stream = torch.cat(chunks).flatten(1, 2).transpose(0, 1).flatten(1)  # (B*T, V*d)

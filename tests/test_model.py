@@ -1,0 +1,153 @@
+"""The Transformer Program model: shapes, masking, determinism, relaxed -> discrete collapse."""
+
+import pytest
+import torch
+
+from transformer_programs.model.layers import tie_break_rank
+from transformer_programs.model.program_model import ProgramConfig, TransformerProgram, variable_layout
+
+CONFIGS = {
+    "full": dict(layers=2, heads_cat=2, heads_num=2, mlps_cat=1, mlps_num=1),
+    "embeddings": dict(layers=2, heads_cat=2, heads_num=1, mlps_cat=1, mlps_num=1, n_embed_vars=2),
+    "categorical only": dict(layers=2, heads_cat=3, heads_num=0, mlps_cat=2, mlps_num=0),
+    "numerical only": dict(layers=2, heads_cat=0, heads_num=3, mlps_cat=0, mlps_num=2),
+    "causal": dict(layers=2, heads_cat=2, heads_num=2, mlps_cat=1, mlps_num=1, causal=True),
+    "attention only": dict(layers=3, heads_cat=1, heads_num=0, mlps_cat=0, mlps_num=0, causal=True),
+}
+
+
+def make(name: str, seed: int = 0, n_tokens: int = 9, max_len: int = 8) -> TransformerProgram:
+    torch.manual_seed(seed)
+    return TransformerProgram(ProgramConfig(n_tokens=n_tokens, n_labels=6, max_len=max_len, **CONFIGS[name]))
+
+
+def batch(n: int = 64, length: int = 8, n_tokens: int = 9, seed: int = 1) -> torch.Tensor:
+    """Random sequences starting with BOS (id 1), right-padded with id 0 to random lengths."""
+    gen = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(2, n_tokens, (n, length), generator=gen)  # (n, T)
+    tokens[:, 0] = 1
+    lengths = torch.randint(1, length + 1, (n,), generator=gen)
+    tokens[torch.arange(length)[None, :] >= lengths[:, None]] = 0
+    return tokens
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_shapes_of_both_paths(name):
+    model = make(name)
+    tokens = batch()
+    logits = model(tokens, 1.0, torch.Generator().manual_seed(0))
+    assert logits.shape == (64, 8, 6)
+    predictions, trace = model.discrete(tokens)
+    assert predictions.shape == (64, 8)
+    assert list(trace) == [name for name, _ in variable_layout(model.config)]
+    assert all(values.shape == (64, 8) for values in trace.values())
+    assert predictions.min() >= 1  # the padding label is never predicted
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_padding_does_not_change_valid_positions(name):
+    model = make(name)
+    short = batch(length=6)
+    padded = torch.cat([short, torch.zeros(64, 2, dtype=torch.long)], dim=1)
+    valid = short != 0
+    assert torch.equal(model.predict(short)[valid], model.predict(padded)[:, :6][valid])
+    relaxed_short = model(short, 0.5)[valid]
+    relaxed_padded = model(padded, 0.5)[:, :6][valid]
+    assert torch.allclose(relaxed_short, relaxed_padded, atol=1e-5)
+
+
+def test_causal_model_ignores_the_future():
+    model = make("causal")
+    tokens = batch(length=8)
+    tokens[tokens == 0] = 3  # full length, so changing the tail is visible to a non-causal model
+    changed = tokens.clone()
+    changed[:, 5:] = torch.where(changed[:, 5:] == 4, 5, 4)
+    assert torch.equal(model.predict(tokens)[:, :5], model.predict(changed)[:, :5])
+    assert torch.allclose(model(tokens, 0.7)[:, :5], model(changed, 0.7)[:, :5], atol=1e-5)
+    non_causal = make("full")
+    assert not torch.equal(non_causal.predict(tokens)[:, :5], non_causal.predict(changed)[:, :5])
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_discrete_model_is_deterministic_and_row_independent(name):
+    model = make(name)
+    tokens = batch()
+    first, trace = model.discrete(tokens)
+    again, _ = model.discrete(tokens)
+    assert torch.equal(first, again)
+    alone = torch.cat([model.predict(tokens[i : i + 1]) for i in range(len(tokens))])
+    assert torch.equal(first, alone)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_relaxed_model_collapses_to_discrete_as_temperature_falls(name):
+    model = make(name).double()
+    tokens = batch(n=256)
+    valid = tokens != 0
+    discrete = model.predict(tokens)
+
+    def agreement(tau: float) -> float:
+        with torch.no_grad():
+            relaxed = model(tokens, tau)[..., 1:].argmax(-1) + 1
+        return (relaxed == discrete)[valid].double().mean().item()
+
+    assert agreement(1e-7) == 1.0
+    assert agreement(3.0) < 1.0  # at the initial temperature the relaxation is far from argmax
+
+
+def test_gumbel_noise_is_seeded():
+    model = make("full")
+    tokens = batch()
+    a = model(tokens, 1.0, torch.Generator().manual_seed(5))
+    b = model(tokens, 1.0, torch.Generator().manual_seed(5))
+    c = model(tokens, 1.0, torch.Generator().manual_seed(6))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_tie_break_rank_prefers_nearest_then_earlier():
+    rank = tie_break_rank(5)
+    query = 2
+    order = sorted(range(5), key=lambda key: rank[query, key].item())
+    assert order == [2, 1, 3, 0, 4]
+
+
+def test_categorical_attention_chooses_closest_match_or_bos():
+    """A one-head model reading tokens with predicate 'same token': hand-checked choices."""
+    torch.manual_seed(0)
+    config = ProgramConfig(n_tokens=6, n_labels=3, max_len=6, layers=1, heads_cat=1, heads_num=0, mlps_cat=0, mlps_num=0)
+    model = TransformerProgram(config)
+    head = model.blocks[0].cat_attn
+    with torch.no_grad():
+        for selector, var in ((head.query, 0), (head.key, 0), (head.value, 1)):  # tokens, tokens, positions
+            selector.logits.zero_()
+            selector.logits[0, var] = 5.0
+        head.predicate.logits.copy_(torch.eye(config.d)[None] * 5)  # query value v matches key value v
+    tokens = torch.tensor([[1, 2, 3, 2, 2, 4]])  # <s> a b a a c (ids)
+    _, trace = model.discrete(tokens)
+    # Each position matches itself first; nothing else is nearer.
+    assert trace["attn_0_0"].tolist() == [[0, 1, 2, 3, 4, 5]]
+    with torch.no_grad():
+        head.predicate.logits.copy_(torch.roll(torch.eye(config.d), 1, dims=1)[None] * 5)  # v matches v+1
+    _, trace = model.discrete(tokens)
+    # a(2)->b(3): nearest b; b(3)->4: nearest 4 at position 5; a at 3 and 4: b at 2 (left, nearer);
+    # c(4)->5: no match -> BOS; <s>(1)->2: nearest a.
+    assert trace["attn_0_0"].tolist() == [[1, 2, 5, 2, 2, 0]]
+
+
+def test_numerical_bounds_compound_across_layers():
+    model = make("numerical only", max_len=8)
+    tokens = batch()
+    _, trace = model.discrete(tokens)
+    bounds = [1]
+    for block in model.blocks:
+        bounds = block.numerical_bounds(bounds, model.config.max_len)
+    numerical = [name for name, kind in variable_layout(model.config) if kind == "num"]
+    for name, bound in zip(numerical, bounds):
+        assert trace[name].min() >= 0 and trace[name].max() <= bound
+
+
+def test_too_long_input_is_rejected():
+    model = make("full", max_len=4)
+    with pytest.raises(ValueError, match="max_len"):
+        model.predict(batch(length=6))

@@ -1,0 +1,145 @@
+"""The trainer and the `tprog` command: training, run directories, resume and bad input."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from transformer_programs import train as train_module
+from transformer_programs.cli import main
+from transformer_programs.train import TrainConfig, load_run, temperature, train
+
+
+def test_temperature_anneals_geometrically_from_start_to_end():
+    config = TrainConfig(task="hist").resolved()
+    taus = [temperature(step, 101, config) for step in range(101)]
+    assert taus[0] == pytest.approx(3.0) and taus[-1] == pytest.approx(0.01)
+    ratios = [b / a for a, b in zip(taus, taus[1:])]
+    assert max(ratios) == pytest.approx(min(ratios))
+
+
+def test_short_hist_training_reaches_high_accuracy(tmp_path):
+    results = train(TrainConfig(task="hist", epochs=20), tmp_path / "run", quiet=True)
+    assert results["test"]["accuracy"] >= 0.97
+    assert set(results) >= {"train", "val", "test", "seconds_per_epoch"}
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert len(rows) == 20
+    assert list(rows[0]) == ["epoch", "loss", "temperature", "val_accuracy", "seconds"]
+    assert float(rows[-1]["temperature"]) == pytest.approx(0.01)
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+
+
+def test_a_saved_run_evaluates_to_its_recorded_results(tmp_path):
+    out = tmp_path / "run"
+    results = train(TrainConfig(task="sort", epochs=2, n_examples=600, layers=1), out, quiet=True)
+    run = load_run(out)
+    data = run.dataset
+    assert run.model.config.max_len == data.max_len
+    again = train_module.evaluate(run.model, *data.tensors["test"])
+    assert again == results["test"]
+
+
+def test_resume_after_interruption_gives_the_same_weights(tmp_path, monkeypatch):
+    config = TrainConfig(task="sort", epochs=4, n_examples=1000, layers=2, batch_size=128)
+    train(config, tmp_path / "straight", quiet=True)
+
+    real_save = train_module._save_checkpoint
+    saves = []
+
+    def save_then_die(out, *args):
+        real_save(out, *args)
+        saves.append(out)
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed", quiet=True)
+    monkeypatch.setattr(train_module, "_save_checkpoint", real_save)
+    assert not (tmp_path / "resumed" / "model.safetensors").exists()
+    train(config, tmp_path / "resumed", resume=True, quiet=True)
+
+    straight = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    resumed = load_file(str(tmp_path / "resumed" / "model.safetensors"))
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[key], resumed[key]) for key in straight)
+    rows = list(csv.DictReader((tmp_path / "resumed" / "metrics.csv").open()))
+    assert [row["epoch"] for row in rows] == ["1", "2", "3", "4"]
+
+
+def test_cli_train_and_eval_write_and_read_a_run_directory(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "hist", "--epochs", "2", "--n-examples", "500", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "accuracy train" in printed and "test" in printed
+    for name in ("config.json", "model.safetensors", "metrics.csv", "results.json"):
+        assert (out / name).is_file()
+    results = json.loads((out / "results.json").read_text())
+    assert 0.0 <= results["test"]["accuracy"] <= 1.0
+    assert main(["eval", str(out)]) == 0
+    assert f"{results['test']['accuracy']:.4f}" in capsys.readouterr().out
+
+
+def test_cli_tasks_lists_every_task(capsys):
+    from transformer_programs.tasks import TASKS
+
+    assert main(["tasks"]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in TASKS)
+
+
+def corrupt_run(tmp_path: Path, what: str) -> Path:
+    out = tmp_path / "run"
+    train(TrainConfig(task="hist", epochs=1, n_examples=300), out, quiet=True)
+    if what == "json":
+        (out / "config.json").write_text("{not json")
+    elif what == "weights":
+        (out / "model.safetensors").write_bytes(b"\x00\x01garbage")
+    elif what == "missing weights":
+        (out / "model.safetensors").unlink()
+    return out
+
+
+BAD_COMMANDS = {
+    "unknown task": ["train", "no_such_task"],
+    "zero layers": ["train", "hist", "--layers", "0"],
+    "zero epochs": ["train", "hist", "--epochs", "0"],
+    "negative heads": ["train", "hist", "--heads-cat", "-1"],
+    "dyck vocabulary": ["train", "dyck1", "--vocab-size", "7"],
+    "positions shorter than data": ["train", "sort", "--max-len", "4"],
+    "unknown model": ["train", "hist", "--model", "lstm"],
+    "reverse sum off addition": ["train", "hist", "--reverse-sum"],
+    "missing run": ["eval", "{tmp}/nowhere"],
+}
+
+
+@pytest.mark.parametrize("name", BAD_COMMANDS)
+def test_bad_input_ends_with_one_line_and_status_2(name, tmp_path, capsys):
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in BAD_COMMANDS[name]]
+    if argv[0] == "train":
+        argv += ["--out", str(tmp_path / "out"), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tprog: error: ") and "\n" not in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("what", ["json", "weights", "missing weights"])
+def test_corrupt_run_directory_is_a_one_line_error(what, tmp_path, capsys):
+    out = corrupt_run(tmp_path, what)
+    assert main(["eval", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tprog: error: ") and "\n" not in err
+
+
+def test_training_into_an_existing_run_needs_resume(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "hist", "--epochs", "1", "--n-examples", "300", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    assert main(args) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(args + ["--resume", "--epochs", "2"]) == 2  # a different configuration
+    assert main(args + ["--resume"]) == 0  # already finished: nothing left to train
