@@ -1,4 +1,4 @@
-"""The `tprog` command: list tasks, train, evaluate, decompile and run programs."""
+"""The `tprog` command: list tasks, train, evaluate, decompile and run programs, run experiments."""
 
 from __future__ import annotations
 
@@ -174,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("tokens", nargs="+")
     p.set_defaults(func=cmd_predict)
+
+    from .experiments.length import add_lengthgen_parser
+    from .experiments.sweep import add_sweep_parser
+
+    add_sweep_parser(sub)
+    add_lengthgen_parser(sub)
     return parser
 
 

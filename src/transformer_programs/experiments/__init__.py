@@ -1,0 +1,1 @@
+"""Experiments over many runs on Ray Tune: grid search (sweep) and length generalization."""

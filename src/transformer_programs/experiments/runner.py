@@ -1,0 +1,252 @@
+"""Run many training runs as Ray Tune trials, recorded in one CSV table that makes them resumable."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from .. import runio
+from ..train import TrainConfig
+
+RESULT_COLUMNS = ("status", "val_accuracy", "test_accuracy", "train_accuracy", "seconds", "error")
+NUMERIC_RESULTS = ("val_accuracy", "test_accuracy", "train_accuracy", "seconds")
+PLAN_FILE = "experiment.json"
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One training run of an experiment: its directory name, its table columns and its config."""
+
+    name: str  # directory under OUT/trials and the key of its table row
+    labels: dict[str, Any]  # the columns that identify the trial (task, layers, seed, ...)
+    config: TrainConfig
+
+
+def one_line(error: BaseException | str) -> str:
+    """An error as one line: its type and the first line of its message."""
+    if isinstance(error, BaseException):
+        message = str(error).strip().splitlines()
+        return f"{type(error).__name__}: {message[0] if message else ''}".rstrip(": ")
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else "unknown error"
+
+
+def run_trial(params: dict, trials: dict[str, tuple[TrainConfig, str]]) -> dict:
+    """Ray Tune function trainable: train one trial into its directory, resuming what is there."""
+    from ..train import train
+
+    torch.set_num_threads(1)  # one trial per core: intra-op threads would only fight each other
+    config, run_dir = trials[params["trial"]]
+    started = time.perf_counter()
+    try:
+        results = train(config, Path(run_dir), resume=True, quiet=True)
+    except Exception as err:  # recorded in the table as a failed trial; the others go on
+        runio.atomic_write_text(Path(run_dir) / "error.txt", traceback.format_exc())
+        return {"status": "failed", "error": one_line(err), "seconds": time.perf_counter() - started}
+    metrics = {f"{split}_accuracy": results[split]["accuracy"] for split in ("train", "val", "test")}
+    return {"status": "ok", "error": "", "seconds": time.perf_counter() - started, **metrics}
+
+
+def _row(trial: Trial, results: dict) -> dict:
+    """A table row: the trial's name and labels, then its results."""
+    row = {"trial": trial.name, **trial.labels}
+    row.update({column: results.get(column, "") for column in RESULT_COLUMNS})
+    return row
+
+
+def read_table(path: Path, trials: list[Trial]) -> dict[str, dict]:
+    """Rows already recorded for the planned trials, by trial name, with typed values."""
+    if not path.exists():
+        return {}
+    planned = {trial.name: trial for trial in trials}
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    recorded = {}
+    for raw in rows:
+        trial = planned.get(raw.get("trial", ""))
+        if trial is None:
+            continue
+        results = {k: (float(raw[k]) if k in NUMERIC_RESULTS and raw.get(k) else raw.get(k, "")) for k in RESULT_COLUMNS}
+        recorded[trial.name] = _row(trial, results)
+    return recorded
+
+
+def check_plan(out: Path, kind: str, trials: list[Trial]) -> None:
+    """Record the experiment's plan in OUT, or raise ValueError if OUT holds a different one."""
+    plan = {"kind": kind, "trials": {trial.name: asdict(trial.config) for trial in trials}}
+    plan = json.loads(json.dumps(plan))  # tuples as lists, as they read back
+    path = out / PLAN_FILE
+    if path.exists():
+        saved = runio.read_json(path)
+        if saved != plan:
+            raise ValueError(f"{out} holds a different experiment ({_difference(saved, plan)}); "
+                             "rerun the command that made it to resume, or choose another --out")
+    runio.write_json(path, plan)
+
+
+def _difference(saved: dict, plan: dict) -> str:
+    """What first differs between two plans, in a few words."""
+    if saved.get("kind") != plan["kind"]:
+        return f"a {saved.get('kind')} experiment, not a {plan['kind']}"
+    old, new = saved.get("trials", {}), plan["trials"]
+    missing, extra = sorted(set(new) - set(old)), sorted(set(old) - set(new))
+    if missing:
+        return f"it has no trial {missing[0]}"
+    if extra:
+        return f"it has a trial {extra[0]} that this command does not plan"
+    for name, config in new.items():
+        changed = [key for key in config if old[name].get(key) != config[key]]
+        if changed:
+            key = changed[0]
+            return f"{key} {old[name].get(key)!r} there, {config[key]!r} here"
+    return "another plan"
+
+
+class _Recorder:
+    """Driver-side Tune callback target: adds each finished trial to the table as it finishes."""
+
+    def __init__(self, path: Path, trials: list[Trial], rows: dict[str, dict], quiet: bool, done: int):
+        self.path, self.trials, self.rows = path, trials, rows
+        self.by_name = {trial.name: trial for trial in trials}
+        disable = quiet or not sys.stderr.isatty()
+        self.bar = tqdm(total=len(trials), initial=done, desc="trials", disable=disable)
+
+    def record(self, name: str, results: dict) -> None:
+        """Add (or replace) one trial's row, rewrite the table atomically, update the progress."""
+        self.rows[name] = _row(self.by_name[name], results)
+        self.write()
+        self.bar.update(1)
+        ok = [row for row in self.rows.values() if row["status"] == "ok"]
+        if ok:
+            best = max(ok, key=lambda row: row["val_accuracy"])
+            self.bar.set_postfix(best=best["trial"], val=f"{best['val_accuracy']:.4f}")
+
+    def write(self) -> None:
+        """The table in plan order."""
+        runio.write_csv(self.path, [self.rows[t.name] for t in self.trials if t.name in self.rows])
+
+
+def _callback(recorder: _Recorder):
+    """A Tune callback that hands finished and crashed trials to `recorder`."""
+    from ray.tune import Callback
+
+    class Record(Callback):
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            recorder.record(trial.config["trial"], trial.last_result)
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            error = trial.get_pickled_error() or trial.get_error() or "trial process died"
+            recorder.record(trial.config["trial"], {"status": "failed", "error": one_line(error)})
+
+    return Record()
+
+
+def _start_ray(address: str | None) -> bool:
+    """Join the cluster at `address`, or start Ray on this machine; False if already running."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    if address:
+        ray.init(address=address, **quiet)
+    else:
+        ray.init(num_cpus=os.cpu_count(), **quiet)
+    return True
+
+
+def run_trials(
+    out: Path,
+    kind: str,
+    trials: list[Trial],
+    table: str,
+    address: str | None = None,
+    quiet: bool = False,
+    max_trials: int | None = None,
+) -> list[dict]:
+    """Run every trial not yet recorded as finished in OUT/`table`; return the table's rows.
+
+    Each trial trains into OUT/trials/NAME (resuming a half-trained one) on one CPU; rows are
+    written, atomically, as trials finish, so a killed experiment rerun with the same command
+    loses no finished trial. Failed trials are recorded with their error and tried again on the
+    next run. `max_trials` stops after launching that many (tests use it to simulate a kill).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    check_plan(out, kind, trials)
+    rows = read_table(out / table, trials)
+    pending = [t for t in trials if rows.get(t.name, {}).get("status") != "ok"][:max_trials]
+    recorder = _Recorder(out / table, trials, rows, quiet, done=len(trials) - len(pending))
+    recorder.write()
+    if pending:
+        _fit(out, pending, recorder, address)
+    recorder.bar.close()
+    return [rows[t.name] for t in trials if t.name in rows]
+
+
+def _fit(out: Path, pending: list[Trial], recorder: _Recorder, address: str | None) -> None:
+    """Run `pending` as one Ray Tune experiment (one trial per CPU), recording as they finish."""
+    import ray
+    from ray import tune
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the new console output ignores verbose=0
+    specs = {t.name: (t.config, str((out / "trials" / t.name).resolve())) for t in pending}
+    started = _start_ray(address)
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(tune.with_parameters(run_trial, trials=specs), {"cpu": 1}),
+            param_space={"trial": tune.grid_search(list(specs))},
+            tune_config=tune.TuneConfig(trial_dirname_creator=lambda trial: trial.config["trial"]),
+            run_config=tune.RunConfig(
+                storage_path=str((out / ".tune").resolve()),
+                name="trials",
+                verbose=0,
+                callbacks=[_callback(recorder)],
+            ),
+        )
+        tuner.fit()
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def int_list(text: str, flag: str, minimum: int) -> list[int]:
+    """Comma-separated integers, each at least `minimum`, without repeats; ValueError naming `flag`."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise ValueError(f"{flag} needs at least one value, e.g. {flag} 1,2,3")
+    try:
+        values = [int(item) for item in items]
+    except ValueError:
+        raise ValueError(f"{flag} takes comma-separated integers, got {text!r}") from None
+    if min(values) < minimum:
+        raise ValueError(f"{flag} values must be at least {minimum}, got {min(values)}")
+    return list(dict.fromkeys(values))
+
+
+def run_command(run: Callable[[], list[dict]], total: int, out: Path, summary: str) -> int:
+    """Run an experiment for the CLI and say how it ended: 0 when every trial finished."""
+    try:
+        rows = run()
+    except KeyboardInterrupt:
+        print("tprog: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    ok = sum(row["status"] == "ok" for row in rows)
+    failed = len(rows) - ok
+    print(f"{out}: {ok} of {total} trials finished, {failed} failed; see {out / summary}")
+    if ok < total:
+        print("run the same command again to retry failed and unfinished trials", file=sys.stderr)
+        return 1
+    return 0
