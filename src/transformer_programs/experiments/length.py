@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
+from itertools import product
 from pathlib import Path
 
 from .. import runio
-from ..tasks import get_task
 from ..train import TrainConfig, task_spec
 from . import report
 from .runner import Trial, int_list, run_command, run_trials
@@ -30,16 +30,20 @@ def length_ranges(task: str, n: int, test_extra: int) -> tuple[tuple[int, int], 
 
 
 def check_room(config: TrainConfig) -> None:
-    """ValueError unless lengths 1..n hold enough unique inputs for the train and validation
-    splits and the task accepts the test lengths (vocabulary, digit limits)."""
+    """ValueError unless the task and the position range accept the test lengths and, for
+    tasks with lengths 1..n, those hold enough unique inputs for the train and validation splits.
+    (A Dyck length n with fewer strings than asked for uses them all; the run's notes say so.)"""
     spec = task_spec(config)
     low, high = config.train_lengths
     longest = config.test_lengths[1]
     spec.input_tokens(config.vocab_size, longest)  # the task's own checks of its length limits
     spec.label_tokens(config.vocab_size, longest)
+    if config.max_len is not None and config.max_len < spec.seq_len(longest):
+        raise ValueError(f"--max-len {config.max_len} leaves no position for the longest {config.task} test "
+                         f"sequences ({spec.seq_len(longest)} tokens); drop it or raise it")
     unique = spec.count_inputs(low, high, config.vocab_size)
     needed = int(TRAIN_VAL_SHARE * config.n_examples)
-    if unique is not None and unique < needed:
+    if not is_fixed_length(config.task) and unique is not None and unique < needed:
         raise ValueError(
             f"--train-max {high} is too small for {config.task}: lengths {low}..{high} give only {unique} "
             f"unique inputs, the train and validation splits need {needed} (90% of --n-examples "
@@ -47,24 +51,21 @@ def check_room(config: TrainConfig) -> None:
         )
 
 
-def length_trials(base: TrainConfig, tasks: list[str], train_max: list[int], test_extra: int, seeds: int) -> list[Trial]:
+def length_trials(
+    base: TrainConfig, tasks: list[str], train_max: list[int], test_extra: int, seeds: int
+) -> list[Trial]:
     """Every task x n x seed 0..seeds-1, each task at its default model size, validated."""
     if seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {seeds}")
     if test_extra < 1:
         raise ValueError(f"--test-extra must be at least 1, got {test_extra}")
     trials = []
-    for task in tasks:
-        get_task(task)
-        for n in train_max:
-            train_lengths, test_lengths = length_ranges(task, n, test_extra)
-            for seed in range(seeds):
-                config = replace(base, task=task, seed=seed, train_lengths=train_lengths, test_lengths=test_lengths)
-                config = config.resolved()
-                check_room(config)
-                labels = dict(task=task, n=n, train_lengths="%d-%d" % train_lengths,
-                              test_lengths="%d-%d" % test_lengths, seed=seed)
-                trials.append(Trial(f"{task}-n{n}-s{seed}", labels, config))
+    for task, n, seed in product(tasks, train_max, range(seeds)):
+        train_lengths, test_lengths = length_ranges(task, n, test_extra)
+        config = replace(base, task=task, seed=seed, train_lengths=train_lengths, test_lengths=test_lengths).resolved()
+        check_room(config)
+        labels = dict(task=task, n=n, train_lengths="%d-%d" % train_lengths, test_lengths="%d-%d" % test_lengths, seed=seed)
+        trials.append(Trial(f"{task}-n{n}-s{seed}", labels, config))
     return trials
 
 
@@ -99,14 +100,8 @@ def plot_length(rows: list[dict], path: Path, title: str) -> None:
     summaries = report.summarize(rows, KEYS, ("train_accuracy", "test_accuracy"))
     panels = {}
     for split, name in (("train", "train (lengths up to n)"), ("test", "test (longer than n)")):
-        lines = {}
-        for task, members in report.group(summaries, ("task",)).items():
-            lines[task[0]] = (
-                [s["n"] for s in members],
-                [s[f"{split}_accuracy_mean"] for s in members],
-                [s[f"{split}_accuracy_std"] for s in members],
-            )
-        panels[name] = lines
+        by_task = report.group(summaries, ("task",)).items()
+        panels[name] = {task: report.series(group, f"{split}_accuracy", lambda s: s["n"]) for (task,), group in by_task}
     report.plot_errorbars(path, panels, "n (longest training length)", title)
 
 

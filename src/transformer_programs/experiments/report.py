@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .. import runio
@@ -22,7 +22,7 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
-def percent(value: float, std: float | None = None) -> str:
+def percent(value: float | None, std: float | None = None) -> str:
     """An accuracy in percent, with ± its standard deviation when given; '-' when missing."""
     if value is None or math.isnan(value):
         return "-"
@@ -47,6 +47,11 @@ def summarize(rows: list[dict], keys: Sequence[str], metrics: Sequence[str]) -> 
             summary[f"{metric}_mean"], summary[f"{metric}_std"] = mean_std([row[metric] for row in ok])
         out.append(summary)
     return out
+
+
+def series(summaries: list[dict], metric: str, x: Callable[[dict], object]) -> tuple[list, list, list]:
+    """(xs, means, stds) of `metric` over `summaries` (from `summarize`), for `plot_errorbars`."""
+    return [x(s) for s in summaries], [s[f"{metric}_mean"] for s in summaries], [s[f"{metric}_std"] for s in summaries]
 
 
 def select_by_validation(rows: list[dict], keys: Sequence[str]) -> dict[Key, dict]:
@@ -82,21 +87,23 @@ def plot_errorbars(
 ) -> None:
     """One panel per entry of `panels` ({line label: (xs, means, stds)}), accuracy in percent,
     error bars of one standard deviation, written as a PNG (atomically)."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: no global state, no window, any backend
 
-    matplotlib.use("Agg")  # files only, never a window
-    import matplotlib.pyplot as plt
-
-    points = max(len(xs) for lines in panels.values() for xs, _, _ in lines.values())
+    points = max((len(xs) for lines in panels.values() for xs, _, _ in lines.values()), default=0)
     width = max(5.5, 0.35 * points)
-    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), 4.5), sharey=True, squeeze=False)
+    fig = Figure(figsize=(width * len(panels), 4.5))
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)
     for ax, (name, lines) in zip(axes[0], panels.items()):
+        ticks = {x for xs, _, _ in lines.values() for x in xs}
+        named = any(isinstance(x, str) for x in ticks)  # named configurations: no line between them
         for label, (xs, means, stds) in lines.items():
-            named = any(isinstance(x, str) for x in xs)  # named configurations: no line between them
             ax.errorbar(xs, [100 * m for m in means], yerr=[100 * s for s in stds], marker="o", capsize=3,
                         linestyle="none" if named else "-", label=label)
-            if named:
-                ax.tick_params(axis="x", labelrotation=60)
+        if named:
+            ax.tick_params(axis="x", labelrotation=60)
+        else:
+            ax.set_xticks(sorted(ticks))
+        ax.set_ylim(0, 102)
         ax.set_title(name)
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
@@ -106,5 +113,4 @@ def plot_errorbars(
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
     runio.atomic_write_bytes(Path(path), buffer.getvalue())

@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import os
+import re
 import sys
 import time
 import traceback
@@ -23,6 +24,7 @@ from ..train import TrainConfig
 RESULT_COLUMNS = ("status", "val_accuracy", "test_accuracy", "train_accuracy", "seconds", "error")
 NUMERIC_RESULTS = ("val_accuracy", "test_accuracy", "train_accuracy", "seconds")
 PLAN_FILE = "experiment.json"
+EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Interrupt|Exit)(\(\w*\))?: ")  # "ValueError: ..."
 
 
 @dataclass(frozen=True)
@@ -34,13 +36,10 @@ class Trial:
     config: TrainConfig
 
 
-def one_line(error: BaseException | str) -> str:
+def one_line(error: BaseException) -> str:
     """An error as one line: its type and the first line of its message."""
-    if isinstance(error, BaseException):
-        message = str(error).strip().splitlines()
-        return f"{type(error).__name__}: {message[0] if message else ''}".rstrip(": ")
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else "unknown error"
+    message = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
 
 
 def run_trial(params: dict, trials: dict[str, tuple[TrainConfig, str]]) -> dict:
@@ -78,7 +77,11 @@ def read_table(path: Path, trials: list[Trial]) -> dict[str, dict]:
         trial = planned.get(raw.get("trial", ""))
         if trial is None:
             continue
-        results = {k: (float(raw[k]) if k in NUMERIC_RESULTS and raw.get(k) else raw.get(k, "")) for k in RESULT_COLUMNS}
+        results = {k: raw.get(k) or "" for k in RESULT_COLUMNS}
+        try:
+            results.update({k: float(results[k]) for k in NUMERIC_RESULTS if results[k]})
+        except ValueError:
+            raise ValueError(f"{path} is corrupt (row of {trial.name}); remove that row to rerun the trial") from None
         recorded[trial.name] = _row(trial, results)
     return recorded
 
@@ -147,8 +150,14 @@ def _callback(recorder: _Recorder):
             recorder.record(trial.config["trial"], trial.last_result)
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            error = trial.get_pickled_error() or trial.get_error() or "trial process died"
-            recorder.record(trial.config["trial"], {"status": "failed", "error": one_line(error)})
+            # The trainable catches exceptions itself: this is a dead process (OOM kill, crash),
+            # described in the error file Tune has just written beside the trial.
+            path = Path(trial.error_file) if trial.error_file else None
+            text = path.read_text(errors="replace") if path and path.exists() else ""
+            lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Failure #")]
+            raised = [line for line in lines if EXCEPTION_LINE.match(line)]
+            detail = raised[-1] if raised else (lines[0] if lines else "no error file")
+            recorder.record(trial.config["trial"], {"status": "failed", "error": f"trial process died: {detail}"})
 
     return Record()
 
@@ -159,7 +168,7 @@ def _start_ray(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
-    quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
     if address:
         ray.init(address=address, **quiet)
     else:
@@ -202,6 +211,8 @@ def _fit(out: Path, pending: list[Trial], recorder: _Recorder, address: str | No
     from ray import tune
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the new console output ignores verbose=0
+    # Tune's warnings on Ctrl-C point to Tuner.restore; here rerunning the command resumes.
+    logging.getLogger("ray.tune").setLevel(logging.ERROR)
     specs = {t.name: (t.config, str((out / "trials" / t.name).resolve())) for t in pending}
     started = _start_ray(address)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
+from itertools import product
 from pathlib import Path
 
 from .. import runio
@@ -39,17 +40,14 @@ def grid_trials(
         raise ValueError("the standard transformer has one MLP per layer and no categorical/numerical "
                          "split: drop --mlps and --categorical-only")
     trials = []
-    for n_layers in layers:
-        for n_heads in heads:
-            for n_mlps in mlps:
-                heads_cat, heads_num = split(n_heads, categorical_only)
-                mlps_cat, mlps_num = split(n_mlps, categorical_only or base.model == "standard")
-                arch = dict(heads_cat=heads_cat, heads_num=heads_num, mlps_cat=mlps_cat, mlps_num=mlps_num)
-                for seed in range(seeds):
-                    # Resolved (defaults filled in), so a bad flag fails before any trial starts.
-                    config = replace(base, seed=seed, layers=n_layers, **arch).resolved()
-                    labels = dict(task=base.task, layers=n_layers, heads=n_heads, mlps=n_mlps, **arch, seed=seed)
-                    trials.append(Trial(f"{base.task}-L{n_layers}-H{n_heads}-M{n_mlps}-s{seed}", labels, config))
+    for n_layers, n_heads, n_mlps, seed in product(layers, heads, mlps, range(seeds)):
+        heads_cat, heads_num = split(n_heads, categorical_only)
+        mlps_cat, mlps_num = split(n_mlps, categorical_only or base.model == "standard")
+        arch = dict(heads_cat=heads_cat, heads_num=heads_num, mlps_cat=mlps_cat, mlps_num=mlps_num)
+        # Resolved (defaults filled in), so a bad flag fails before any trial starts.
+        config = replace(base, seed=seed, layers=n_layers, **arch).resolved()
+        labels = dict(task=base.task, layers=n_layers, heads=n_heads, mlps=n_mlps, **arch, seed=seed)
+        trials.append(Trial(f"{base.task}-L{n_layers}-H{n_heads}-M{n_mlps}-s{seed}", labels, config))
     return trials
 
 
@@ -100,8 +98,8 @@ def sweep_markdown(rows: list[dict], trials: list[Trial], title: str) -> str:
     ]
     if best is not None:
         pick = selected[best]
-        lines.append(f"**Best: layers {best[0]}, heads {best[1]}, MLPs {best[2]}** (seed {pick['seed']}): "
-                     f"val {report.percent(pick['val_accuracy'])}, test {report.percent(pick['test_accuracy'])}.\n")
+        scores = f"val {report.percent(pick['val_accuracy'])}, test {report.percent(pick['test_accuracy'])}"
+        lines.append(f"**Best: layers {best[0]}, heads {best[1]}, MLPs {best[2]}** (seed {pick['seed']}): {scores}.\n")
     return "\n".join(lines) + "\n" + report.markdown_table(header, table) + report.failures(rows)
 
 
@@ -122,16 +120,22 @@ def run_sweep(
     trials = grid_trials(base, layers, heads, mlps, seeds, categorical_only)
     rows = run_trials(out, "sweep", trials, TABLE, address, quiet, max_trials)
     variant = ", categorical only" if categorical_only else ""
-    title = f"Sweep: {base.task} ({base.model}{variant}), {len(trials) // seeds} configurations x {seeds} seeds"
+    configurations = len(layers) * len(heads) * len(mlps)
+    title = f"Sweep: {base.task} ({base.model}{variant}), {configurations} configurations x {seeds} seeds"
     runio.atomic_write_text(out / SUMMARY, sweep_markdown(rows, trials, title))
-    summaries = report.summarize(rows, CONFIG_KEYS, ("val_accuracy", "test_accuracy"))
-    names = [f"L{s['layers']} H{s['heads']} M{s['mlps']}" for s in summaries]
-    lines = {
-        metric: (names, [s[f"{metric}_accuracy_mean"] for s in summaries], [s[f"{metric}_accuracy_std"] for s in summaries])
-        for metric in ("val", "test")
-    }
-    report.plot_errorbars(out / PLOT, {"mean ± std over seeds": lines}, "configuration", title)
+    plot_sweep(rows, out / PLOT, title)
     return rows
+
+
+def plot_sweep(rows: list[dict], path: Path, title: str) -> None:
+    """Validation and test accuracy per configuration, error bars over seeds."""
+    summaries = report.summarize(rows, CONFIG_KEYS, ("val_accuracy", "test_accuracy"))
+
+    def name(s: dict) -> str:
+        return f"L{s['layers']} H{s['heads']} M{s['mlps']}"
+
+    lines = {split: report.series(summaries, f"{split}_accuracy", name) for split in ("val", "test")}
+    report.plot_errorbars(path, {"mean ± std over seeds": lines}, "configuration", title)
 
 
 def add_sweep_parser(sub: argparse._SubParsersAction) -> None:
@@ -140,10 +144,12 @@ def add_sweep_parser(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("sweep", help="grid search over layers, heads and MLPs x seeds (Ray Tune)")
     p.add_argument("task")
-    p.add_argument("--layers", dest="grid_layers", metavar="LIST", default=PAPER_GRID["layers"], help="default: 2,3 (the paper's grid)")
+    p.add_argument("--layers", dest="grid_layers", metavar="LIST", default=PAPER_GRID["layers"],
+                   help="layers (default: 2,3, the paper's grid; the reproduction's: 1,2,3,4)")
     p.add_argument("--heads", dest="grid_heads", metavar="LIST", default=PAPER_GRID["heads"],
-                   help="heads per layer, half categorical, half numerical (default: 4,8)")
-    p.add_argument("--mlps", dest="grid_mlps", metavar="LIST", help="MLPs per layer, split like heads (default: 2,4; standard: 1)")
+                   help="heads per layer, half categorical, half numerical (default: 4,8; reproduction: 2,4,8,16)")
+    p.add_argument("--mlps", dest="grid_mlps", metavar="LIST",
+                   help="MLPs per layer, split like heads (default: 2,4; reproduction: 2,4,8; standard: 1)")
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per configuration (default: 5)")
     p.add_argument("--categorical-only", action="store_true", help="all heads and MLPs categorical")
     p.add_argument("--out", help="sweep directory (default: sweeps/TASK-MODEL); rerun to resume")

@@ -106,7 +106,9 @@ class StandardTransformer(nn.Module):
         self.norm = nn.LayerNorm(c.hidden)
         self.head = nn.Linear(c.hidden, c.n_labels)
 
-    def forward(self, tokens: torch.Tensor, tau: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(
+        self, tokens: torch.Tensor, tau: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Label logits (B, T, L); `tau` and `generator` exist for the trainer and are ignored."""
         batch, length = tokens.shape
         if length > self.config.max_len:

@@ -1,0 +1,182 @@
+"""Sweeps and length generalization through Ray Tune end to end: tables, summaries, plots, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from transformer_programs import cli
+from transformer_programs.experiments import report
+from transformer_programs.experiments.runner import Trial, run_trials
+from transformer_programs.experiments.sweep import best_configuration, grid_trials, run_sweep
+from transformer_programs.train import TrainConfig, load_run, train
+
+TINY = ["--epochs", "2", "--n-examples", "300", "--quiet"]
+SWEEP_COLUMNS = ["trial", "task", "layers", "heads", "mlps", "heads_cat", "heads_num", "mlps_cat", "mlps_num",
+                 "seed", "status", "val_accuracy", "test_accuracy", "train_accuracy", "seconds", "error"]
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """One local Ray for the whole module (starting it is slow); experiments reuse it."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    yield
+    ray.shutdown()
+
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def tprog(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_grid_splits_heads_and_mlps():
+    base = TrainConfig(task="hist", epochs=1)
+    trials = grid_trials(base, [1, 2], [3], [4], seeds=2)
+    names = ["hist-L1-H3-M4-s0", "hist-L1-H3-M4-s1", "hist-L2-H3-M4-s0", "hist-L2-H3-M4-s1"]
+    assert [t.name for t in trials] == names
+    first = trials[0].config
+    assert (first.heads_cat, first.heads_num, first.mlps_cat, first.mlps_num) == (2, 1, 2, 2)  # odd: cat +1
+    only = grid_trials(base, [1], [3], [4], seeds=1, categorical_only=True)[0].config
+    assert (only.heads_cat, only.heads_num, only.mlps_cat, only.mlps_num) == (3, 0, 4, 0)
+
+
+def test_best_configuration_prefers_smaller_model_on_ties():
+    selected = {(2, 8, 4): {"val_accuracy": 0.9}, (1, 4, 2): {"val_accuracy": 0.9}, (3, 2, 2): {"val_accuracy": 0.8}}
+    assert best_configuration(selected) == (1, 4, 2)
+    selected[(3, 2, 2)]["val_accuracy"] = 0.95
+    assert best_configuration(selected) == (3, 2, 2)
+    assert report.mean_std([1.0, 3.0]) == (2.0, pytest.approx(2**0.5))
+
+
+def test_tiny_sweep_end_to_end(ray_session, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    args = ["sweep", "hist", "--layers", "1", "--heads", "2,4", "--mlps", "2", "--seeds", "2", *TINY,
+            "--out", str(out)]
+    code, stdout, _ = tprog(capsys, *args)
+    assert code == 0, stdout
+    rows = read_csv(out / "trials.csv")
+    assert list(rows[0]) == SWEEP_COLUMNS
+    assert sorted((r["heads"], r["seed"]) for r in rows) == [("2", "0"), ("2", "1"), ("4", "0"), ("4", "1")]
+    assert all(r["status"] == "ok" and 0 <= float(r["test_accuracy"]) <= 1 for r in rows)
+    assert {(r["heads"], r["heads_cat"], r["heads_num"]) for r in rows} == {("2", "1", "1"), ("4", "2", "2")}
+    for row in rows:  # each trial is a complete run directory, trained with its own split
+        run = json.loads((out / "trials" / row["trial"] / "config.json").read_text())
+        assert run["train"]["heads_cat"] == int(row["heads_cat"]) and run["train"]["seed"] == int(row["seed"])
+    # The marked configuration is the one whose best-validation seed has the best validation accuracy.
+    best = {}
+    for r in rows:
+        best[r["heads"]] = max(best.get(r["heads"], -1.0), float(r["val_accuracy"]))
+    winner = max(best, key=lambda h: (best[h], -int(h)))
+    marked = [line for line in (out / "summary.md").read_text().splitlines() if "**best**" in line]
+    assert len(marked) == 1 and marked[0].startswith(f"| 1 | {winner} | 2 |")
+    assert (out / "sweep.png").stat().st_size > 0
+    # Another grid on the same directory is refused in one line, and nothing is touched.
+    code, _, err = tprog(capsys, *[("2,8" if a == "2,4" else a) for a in args])
+    assert code == 2 and err.count("\n") == 1 and "different experiment" in err
+
+
+def test_interrupted_sweep_resumes_without_repeating_trials(ray_session, tmp_path):
+    out = tmp_path / "sweep"
+    base = TrainConfig(task="hist", epochs=2, n_examples=300)
+    grid = ([1], [2, 4], [2], 2)
+    first = run_sweep(base, *grid, out, quiet=True, max_trials=2)  # "killed" after two trials
+    assert len(first) == 2 and len(read_csv(out / "trials.csv")) == 2
+    stamps = {r["trial"]: (out / "trials" / r["trial"] / "model.safetensors").stat().st_mtime_ns for r in first}
+    # A third trial was killed after its first epoch: checkpoint of epoch 1, no final model.
+    half = grid_trials(base, *grid)[2]
+    half_dir = out / "trials" / half.name
+    train(half.config, half_dir, quiet=True)
+    checkpoint = json.loads((half_dir / "checkpoint.json").read_text())
+    (half_dir / "checkpoint.json").write_text(json.dumps({"metrics": checkpoint["metrics"][:1]}))
+    (half_dir / "model.safetensors").unlink()
+    (half_dir / "results.json").unlink()
+
+    rows = run_sweep(base, *grid, out, quiet=True)
+    table = read_csv(out / "trials.csv")
+    assert sorted(r["trial"] for r in table) == sorted(t.name for t in grid_trials(base, *grid))  # each once
+    assert all(r["status"] == "ok" for r in rows)
+    for name, stamp in stamps.items():  # finished trials were not trained again
+        assert (out / "trials" / name / "model.safetensors").stat().st_mtime_ns == stamp
+    epochs = read_csv(half_dir / "metrics.csv")
+    assert len(epochs) == 2 and float(epochs[0]["seconds"]) == checkpoint["metrics"][0]["seconds"]  # continued
+    with pytest.raises(ValueError, match="different experiment"):
+        run_sweep(replace(base, epochs=3), *grid, out, quiet=True)
+
+
+def test_failing_trial_is_recorded_and_others_finish(ray_session, tmp_path):
+    good = grid_trials(TrainConfig(task="hist", epochs=2, n_examples=300), [1], [2], [2], seeds=2)
+    broken = replace(good[0].config, extra={"no_such_setting": 1})  # the program model rejects it
+    trials = [*good, Trial("broken", {**good[0].labels, "seed": 9}, broken)]
+    rows = run_trials(tmp_path, "test", trials, "trials.csv", quiet=True)
+    status = {r["trial"]: r for r in rows}
+    assert [status[t.name]["status"] for t in good] == ["ok", "ok"]
+    assert status["broken"]["status"] == "failed"
+    assert "no_such_setting" in status["broken"]["error"] and "\n" not in status["broken"]["error"]
+    assert "Traceback" in (tmp_path / "trials" / "broken" / "error.txt").read_text()
+    assert "`broken`" in report.failures(rows)
+    # Rerunning retries only the failed trial, which keeps its one row.
+    stamps = [(tmp_path / "trials" / t.name / "model.safetensors").stat().st_mtime_ns for t in good]
+    again = run_trials(tmp_path, "test", trials, "trials.csv", quiet=True)
+    assert [r["trial"] for r in read_csv(tmp_path / "trials.csv")] == [t.name for t in trials]
+    assert [r["status"] for r in again] == ["ok", "ok", "failed"]
+    assert [(tmp_path / "trials" / t.name / "model.safetensors").stat().st_mtime_ns for t in good] == stamps
+
+
+def test_tiny_length_generalization(ray_session, tmp_path, capsys):
+    import matplotlib.image
+
+    out = tmp_path / "length"
+    code, stdout, err = tprog(capsys, "lengthgen", "hist,dyck1", "--train-max", "3,5", "--test-extra", "2",
+                              "--seeds", "1", *TINY, "--out", str(out))
+    assert code == 0, (stdout, err)
+    rows = {(r["task"], r["n"]): r for r in read_csv(out / "results.csv")}
+    assert set(rows) == {("hist", "3"), ("hist", "5"), ("dyck1", "3"), ("dyck1", "5")}
+    assert (rows["hist", "5"]["train_lengths"], rows["hist", "5"]["test_lengths"]) == ("1-5", "6-7")
+    assert (rows["dyck1", "5"]["train_lengths"], rows["dyck1", "5"]["test_lengths"]) == ("5-5", "10-10")
+    assert all(r["status"] == "ok" for r in rows.values())
+    for row in rows.values():  # positions cover the longest test sequence: none is mapped to a trained one
+        run = load_run(out / "trials" / row["trial"])
+        longest_test = max(len(seq) for seq in run.splits.test.inputs)
+        longest_train = max(len(seq) for seq in run.splits.train.inputs)
+        assert run.config["model"]["max_len"] == longest_test > longest_train
+    summary = (out / "summary.md").read_text()
+    assert "| hist | 5 | 1-5 | 6-7 | 1/1 |" in summary
+    image = matplotlib.image.imread(out / "length_generalization.png")
+    assert image.ndim == 3 and image.std() > 0.05
+    assert (image[..., :3] < 0.5).mean() > 0.01  # lines and text drawn, not a blank canvas
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["sweep", "hist", "--layers", ""], "--layers needs at least one value"),
+        (["sweep", "hist", "--heads", "2,x"], "comma-separated integers"),
+        (["sweep", "nope"], "unknown task 'nope'"),
+        (["sweep", "hist", "--seeds", "0"], "--seeds must be at least 1"),
+        (["sweep", "hist", "--model", "standard", "--mlps", "2,4"], "one MLP per layer"),
+        (["lengthgen", "hist,nope"], "unknown task 'nope'"),
+        (["lengthgen", "hist", "--train-max", "0"], "--train-max values must be at least 1"),
+        (["lengthgen", "hist", "--train-max", "2"], "too small for hist: lengths 1..2 give only 72"),
+        (["lengthgen", "hist", "--seeds", "0"], "--seeds must be at least 1"),
+        (["lengthgen", "hist", "--train-lengths", "1-4"], "use --train-max"),
+    ],
+)
+def test_bad_arguments_give_one_line_errors(argv, message, tmp_path, capsys):
+    code, _, err = tprog(capsys, *argv, "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert err.startswith("tprog: error: ") and err.count("\n") == 1 and message in err
+    assert not (tmp_path / "out").exists()  # refused before anything started
