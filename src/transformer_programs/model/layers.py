@@ -1,8 +1,11 @@
 """The components of a Transformer Program, each with a relaxed (training) and a discrete path.
 
 Every discrete choice (which variable a head reads, which key value a query value matches,
-which value an embedding or MLP outputs) is a row of logits. In training it is relaxed with
-Gumbel-softmax at temperature `tau`; in discrete mode it is the argmax. The discrete paths work
+which key a query attends to, which value an embedding or MLP outputs) is a row of logits. In
+training it is a Gumbel-softmax sample at temperature `tau`; in discrete mode it is the argmax.
+Sampling the attention and the MLP outputs too (per position) matters: with plain softmaxes the
+relaxed model learns exact soft averages (token histograms, say) that argmax destroys, and its
+discretized accuracy lags far behind its loss. The discrete paths work
 on integer value ids and implement `docs/semantics.md` exactly; the relaxed paths work on
 one-hot (or soft one-hot) vectors over the shared value space of size `d`.
 
@@ -124,16 +127,17 @@ class CategoricalAttention(nn.Module):
 
     def relaxed(self, q, k, v, valid: torch.Tensor, tau: float, gen: torch.Generator | None) -> torch.Tensor:
         """Relaxed path: selected q, k, v (H, B, T, d) soft one-hots -> (H, B, T, d)."""
-        score = relaxed_match(q, k, self.predicate.relaxed(tau, gen))  # (H, B, query, key)
+        mask = key_mask(valid, self.causal)  # (B, query, key)
+        score = relaxed_match(q, k, self.predicate.relaxed(tau, gen)) * mask  # (H, B, query, key)
+        # BOS is the fallback: its score rises to 1 as the best match of the query falls to 0.
+        any_match = score.amax(-1, keepdim=True)  # (H, B, query, 1)
+        bos = score[..., :1] + (1 - any_match) * (1 - score[..., :1])  # (H, B, query, 1)
+        score = torch.cat([bos, score[..., 1:]], dim=-1)  # (H, B, query, key)
+        # A match outweighs any rank; among matches the nearest wins (docs/semantics.md).
         length = q.shape[2]
-        is_bos = torch.zeros(length, dtype=q.dtype)
-        is_bos[0] = 1.0
-        # Matched keys score in (1/2, 1], an unmatched BOS in (0, 1/2], other unmatched keys in
-        # (-1/2, 0]; within each band the tie-break rank orders keys. Argmax = docs/semantics.md.
-        rank = tie_break_rank(length).to(q.dtype) / (4 * self.max_len)  # (query, key), each < 1/2
-        logits = score + 0.5 * (1 - score) * is_bos - rank  # (H, B, query, key)
-        logits = logits.masked_fill(~key_mask(valid, self.causal), float("-inf"))
-        return softmax_last(logits / tau) @ v  # (H, B, T, d)
+        logits = (2 * self.max_len + 2) * score - tie_break_rank(length).to(q.dtype)  # (H, B, query, key)
+        logits = logits.masked_fill(~mask, float("-inf"))
+        return relaxed_one_hot(logits, tau, gen) @ v  # (H, B, T, d): a Gumbel sample over keys, per query
 
     def discrete(self, cat: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """Discrete path: cat (B, T, V) value ids -> (B, T, H) value ids."""
@@ -186,12 +190,12 @@ class CategoricalMLP(nn.Module):
         self.w_out = nn.Parameter(torch.randn(n_mlps, hidden, d) / hidden**0.5)  # (M, h, d)
         self.b_out = nn.Parameter(torch.zeros(n_mlps, d))  # (M, d)
 
-    def relaxed(self, a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
+    def relaxed(self, a: torch.Tensor, b: torch.Tensor, tau: float, gen: torch.Generator | None) -> torch.Tensor:
         """Relaxed path: selected inputs a, b (M, n, d) soft one-hots -> (M, n, d) soft one-hots."""
         hidden = torch.baddbmm(self.b_hidden[:, None, :], a, self.w_first)  # (M, n, h)
         hidden = F.relu(torch.baddbmm(hidden, b, self.w_second))  # (M, n, h)
         logits = torch.baddbmm(self.b_out[:, None, :], hidden, self.w_out)  # (M, n, d)
-        return softmax_last(logits / tau)  # (M, n, d)
+        return relaxed_one_hot(logits, tau, gen)  # (M, n, d)
 
     def table(self) -> torch.Tensor:
         """The MLP on every pair of input values: (M, d, d) output ids."""
@@ -220,16 +224,16 @@ class NumericalMLP(nn.Module):
         self.w_out = nn.Parameter(torch.randn(n_mlps, hidden, d) / hidden**0.5)  # (M, h, d)
         self.b_out = nn.Parameter(torch.zeros(n_mlps, d))  # (M, d)
 
-    def relaxed(self, x: torch.Tensor, tau: float) -> torch.Tensor:
+    def relaxed(self, x: torch.Tensor, tau: float, gen: torch.Generator | None) -> torch.Tensor:
         """Relaxed path: selected inputs x (M, n) -> (M, n, d) soft one-hots."""
         hidden = F.relu(x[..., None] * self.input_scale * self.w_in[:, None, :] + self.b_hidden[:, None, :])  # (M, n, h)
         logits = torch.baddbmm(self.b_out[:, None, :], hidden, self.w_out)  # (M, n, d)
-        return softmax_last(logits / tau)  # (M, n, d)
+        return relaxed_one_hot(logits, tau, gen)  # (M, n, d)
 
     def table(self, bounds: list[int]) -> list[torch.Tensor]:
         """Per MLP, its output id for every input 0..bound (the largest reachable input)."""
         x = torch.arange(max(bounds) + 1, dtype=self.w_in.dtype)  # (X,)
-        outputs = self.relaxed(x.expand(len(bounds), -1), 1.0).argmax(-1)  # (M, X)
+        outputs = self.relaxed(x.expand(len(bounds), -1), 1.0, None).argmax(-1)  # (M, X)
         return [outputs[m, : bound + 1] for m, bound in enumerate(bounds)]  # M x (bound+1,)
 
     def discrete(self, num: torch.Tensor, bounds: list[int]) -> torch.Tensor:

@@ -97,10 +97,10 @@ class Block(nn.Module):
         if self.cat_mlp:
             weights = torch.cat([self.cat_mlp.first.weights(tau, gen), self.cat_mlp.second.weights(tau, gen)])
             a, b = mix(chunks, weights).view(2, -1, batch * length, d)  # 2 x (M, B*T, d)
-            outputs.append(self.cat_mlp.relaxed(a, b, tau))  # (M, B*T, d)
+            outputs.append(self.cat_mlp.relaxed(a, b, tau, gen))  # (M, B*T, d)
         if self.num_mlp:
             x = self.num_mlp.source.weights(tau, gen) @ num.flatten(1)  # (M, B*T)
-            outputs.append(self.num_mlp.relaxed(x, tau))  # (M, B*T, d)
+            outputs.append(self.num_mlp.relaxed(x, tau, gen))  # (M, B*T, d)
         if outputs:
             chunks.append(torch.cat(outputs).view(-1, batch, length, d))  # (M, B, T, d)
         return chunks, num
