@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import runio
 from ..train import TrainConfig, task_spec
 from . import report
-from .runner import Trial, int_list, run_command, run_trials
+from .runner import Trial, add_experiment_arguments, int_list, run_command, run_trials
 
 TABLE, SUMMARY, PLOT = "results.csv", "summary.md", "length_generalization.png"
 KEYS = ("task", "n")
@@ -129,17 +129,11 @@ def run_lengthgen(
 
 def add_lengthgen_parser(sub: argparse._SubParsersAction) -> None:
     """The `tprog lengthgen` subcommand."""
-    from ..cli import add_train_arguments
-
     p = sub.add_parser("lengthgen", help="train on lengths 1..n, test on longer ones (Ray Tune)")
     p.add_argument("tasks", metavar="TASK[,TASK...]", help="comma-separated tasks, e.g. hist,sort,dyck1")
     p.add_argument("--train-max", metavar="LIST", default="10,20,30,40", help="values of n (default: 10,20,30,40)")
     p.add_argument("--test-extra", type=int, default=10, help="test lengths n+1..n+K (default: 10; Dyck: 2n)")
-    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per task and n (default: 5)")
-    p.add_argument("--out", help="output directory (default: lengthgen/TASKS); rerun to resume")
-    p.add_argument("--address", help="Ray cluster to join (default: start Ray on this machine); "
-                   "--out must then be on storage every node sees")
-    add_train_arguments(p)
+    add_experiment_arguments(p, "output directory (default: lengthgen/TASKS)")
     p.set_defaults(func=cmd_lengthgen)
 
 

@@ -261,3 +261,14 @@ def run_command(run: Callable[[], list[dict]], total: int, out: Path, summary: s
         print("run the same command again to retry failed and unfinished trials", file=sys.stderr)
         return 1
     return 0
+
+
+def add_experiment_arguments(parser, out_help: str) -> None:
+    """The flags every Ray experiment shares: seeds, output directory, cluster, training flags."""
+    from ..cli import add_train_arguments
+
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 for each setting (default: 5)")
+    parser.add_argument("--out", help=f"{out_help}; rerun the same command to resume")
+    parser.add_argument("--address", help="Ray cluster to join (default: start Ray on this machine); "
+                        "--out must then be on storage every node sees")
+    add_train_arguments(parser)

@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import runio
 from ..train import TrainConfig
 from . import report
-from .runner import Trial, int_list, run_command, run_trials
+from .runner import Trial, add_experiment_arguments, int_list, run_command, run_trials
 
 TABLE, SUMMARY, PLOT = "trials.csv", "summary.md", "sweep.png"
 CONFIG_KEYS = ("layers", "heads", "mlps")
@@ -140,8 +140,6 @@ def plot_sweep(rows: list[dict], path: Path, title: str) -> None:
 
 def add_sweep_parser(sub: argparse._SubParsersAction) -> None:
     """The `tprog sweep` subcommand."""
-    from ..cli import add_train_arguments
-
     p = sub.add_parser("sweep", help="grid search over layers, heads and MLPs x seeds (Ray Tune)")
     p.add_argument("task")
     p.add_argument("--layers", dest="grid_layers", metavar="LIST", default=PAPER_GRID["layers"],
@@ -150,12 +148,8 @@ def add_sweep_parser(sub: argparse._SubParsersAction) -> None:
                    help="heads per layer, half categorical, half numerical (default: 4,8; reproduction: 2,4,8,16)")
     p.add_argument("--mlps", dest="grid_mlps", metavar="LIST",
                    help="MLPs per layer, split like heads (default: 2,4; reproduction: 2,4,8; standard: 1)")
-    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per configuration (default: 5)")
     p.add_argument("--categorical-only", action="store_true", help="all heads and MLPs categorical")
-    p.add_argument("--out", help="sweep directory (default: sweeps/TASK-MODEL); rerun to resume")
-    p.add_argument("--address", help="Ray cluster to join (default: start Ray on this machine); "
-                   "--out must then be on storage every node sees")
-    add_train_arguments(p)
+    add_experiment_arguments(p, "sweep directory (default: sweeps/TASK-MODEL)")
     p.set_defaults(func=cmd_sweep)
 
 
