@@ -22,14 +22,13 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def softmax_last(x: torch.Tensor, log: bool = False) -> torch.Tensor:
-    """(Log-)softmax over the last axis, computed on a transposed view.
+def softmax_last(x: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last axis, computed on a transposed view.
 
-    torch 2.13's CPU kernels are several times slower over a short last axis (our d <= ~50)
+    torch 2.13's CPU kernel is several times slower over a short last axis (our d <= ~50)
     than over a middle one; the result is the same.
     """
-    function = torch.log_softmax if log else torch.softmax
-    return function(x.transpose(-1, -2), dim=-2).transpose(-1, -2)
+    return torch.softmax(x.transpose(-1, -2), dim=-2).transpose(-1, -2)
 
 
 def relaxed_one_hot(logits: torch.Tensor, tau: float, generator: torch.Generator | None) -> torch.Tensor:
