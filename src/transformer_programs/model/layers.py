@@ -108,8 +108,11 @@ def mix(chunks: list[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
 
 
 def gather_vars(values: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
-    """Discrete values of the chosen variables: (B, T, V) ids -> (B, n, T)."""
-    return values[:, :, choice].transpose(1, 2)  # (B, n, T)
+    """Discrete values of the chosen variables: (B, T, V) ids -> (B, n, T), contiguous.
+
+    Contiguous because reductions over the last axis of the strided transpose run >20x slower.
+    """
+    return values[:, :, choice].transpose(1, 2).contiguous()  # (B, n, T)
 
 
 class CategoricalAttention(nn.Module):
