@@ -140,11 +140,11 @@ def test_tiny_length_generalization(ray_session, tmp_path, capsys):
     import matplotlib.image
 
     out = tmp_path / "length"
-    code, stdout, err = tprog(capsys, "lengthgen", "hist,dyck1", "--train-max", "3,5", "--test-extra", "2",
+    code, stdout, err = tprog(capsys, "lengthgen", "hist,dyck1", "--train-max", "4,5", "--test-extra", "2",
                               "--seeds", "1", *TINY, "--out", str(out))
     assert code == 0, (stdout, err)
     rows = {(r["task"], r["n"]): r for r in read_csv(out / "results.csv")}
-    assert set(rows) == {("hist", "3"), ("hist", "5"), ("dyck1", "3"), ("dyck1", "5")}
+    assert set(rows) == {("hist", "4"), ("hist", "5"), ("dyck1", "4"), ("dyck1", "5")}
     assert (rows["hist", "5"]["train_lengths"], rows["hist", "5"]["test_lengths"]) == ("1-5", "6-7")
     assert (rows["dyck1", "5"]["train_lengths"], rows["dyck1", "5"]["test_lengths"]) == ("5-5", "10-10")
     assert all(r["status"] == "ok" for r in rows.values())
@@ -170,7 +170,7 @@ def test_tiny_length_generalization(ray_session, tmp_path, capsys):
         (["sweep", "hist", "--model", "standard", "--mlps", "2,4"], "one MLP per layer"),
         (["lengthgen", "hist,nope"], "unknown task 'nope'"),
         (["lengthgen", "hist", "--train-max", "0"], "--train-max values must be at least 1"),
-        (["lengthgen", "hist", "--train-max", "2"], "too small for hist: lengths 1..2 give only 72"),
+        (["lengthgen", "hist", "--train-max", "2"], "too small for hist: lengths 1..2 give only 42"),
         (["lengthgen", "hist", "--seeds", "0"], "--seeds must be at least 1"),
         (["lengthgen", "hist", "--train-lengths", "1-4"], "use --train-max"),
     ],

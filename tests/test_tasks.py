@@ -239,10 +239,14 @@ def _all_inputs(splits) -> list[tuple[str, ...]]:
 
 
 def test_make_splits_default_sizes_unique_deterministic() -> None:
-    splits = make_splits(get_task("sort"))
+    splits = make_splits(get_task("hist"))
     assert [len(s.inputs) for s in (splits.train, splits.val, splits.test)] == [16000, 2000, 2000]
     assert [len(s.labels) for s in (splits.train, splits.val, splits.test)] == [16000, 2000, 2000]
     assert len(set(_all_inputs(splits))) == 20000 and splits.notes == []
+    # sort's paper-sized data (5 symbols, lengths 1..6) has only 19,530 distinct inputs: all used, said so
+    sort = make_splits(get_task("sort"))
+    assert len(set(_all_inputs(sort))) == sum(5**n for n in range(1, 7)) == 19530
+    assert len(sort.notes) == 1 and "19530" in sort.notes[0].replace(",", "")
     small = make_splits(get_task("most_freq"), n_examples=500, seed=3)
     assert make_splits(get_task("most_freq"), n_examples=500, seed=3) == small
     assert make_splits(get_task("most_freq"), n_examples=500, seed=4) != small

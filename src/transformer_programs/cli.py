@@ -34,7 +34,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tau-start", type=float, default=3.0, help="initial Gumbel temperature")
     parser.add_argument("--tau-end", type=float, default=0.01, help="final Gumbel temperature")
     parser.add_argument("--n-examples", type=int, default=20000, help="unique examples, split 80/10/10")
-    parser.add_argument("--vocab-size", type=int, help="content symbols (task default: 8)")
+    parser.add_argument("--vocab-size", type=int, help="content symbols (default: the task's, see `tprog tasks`)")
     parser.add_argument("--train-lengths", type=lengths, help="content lengths of train/val, e.g. 1-10")
     parser.add_argument("--test-lengths", type=lengths, help="content lengths of test, e.g. 11-20")
     parser.add_argument("--max-len", type=int, help="position range (default: longest sequence)")

@@ -92,7 +92,7 @@ INDUCTION = TaskSpec(
     name="induction",
     description="at each letter, recall the digit that followed its previous occurrence",
     causal=True,
-    vocab_size=8,
+    vocab_size=4,  # 4 letters and 4 digits: the paper's vocabulary of 10 with <pad> and <s>
     min_len=9,
     max_len=9,
     model=ModelDefaults(layers=2, heads_cat=1, heads_num=0, mlps_cat=0, mlps_num=0),

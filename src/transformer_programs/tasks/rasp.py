@@ -127,13 +127,19 @@ def _content_task(
     eos: bool,
     model: ModelDefaults,
 ) -> TaskSpec:
+    """A task over random symbol strings, sized as the paper's "vocabulary 8, length 8".
+
+    The paper's code counts <pad>, <s> and </s> in the 8 tokens and <s>, </s> in the 8
+    positions: 8 - 3 = 5 symbols and lengths up to 6 with </s>, 6 symbols and up to 7 without.
+    """
+    specials = 3 if eos else 2
     return TaskSpec(
         name=name,
         description=description,
         causal=False,
-        vocab_size=8,
+        vocab_size=8 - specials,
         min_len=1,
-        max_len=8,
+        max_len=8 - (specials - 1),
         model=model,
         sample=partial(_sample_content, name, label_fn, eos),
         input_tokens=partial(_content_inputs, eos),
@@ -280,8 +286,8 @@ def _dyck_task(name: str, n_types: int, model: ModelDefaults) -> TaskSpec:
         f"Dyck-{n_types}, brackets {' '.join(BRACKETS[: 2 * n_types])}",
         causal=True,
         vocab_size=2 * n_types,
-        min_len=16,
-        max_len=16,
+        min_len=15,  # 16 positions with <s>, as in the paper's code
+        max_len=15,
         model=model,
         sample=partial(_sample_dyck, name, n_types),
         input_tokens=partial(_dyck_inputs, name, n_types),
