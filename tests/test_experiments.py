@@ -101,7 +101,7 @@ def test_interrupted_sweep_resumes_without_repeating_trials(ray_session, tmp_pat
     half_dir = out / "trials" / half.name
     train(half.config, half_dir, quiet=True)
     checkpoint = json.loads((half_dir / "checkpoint.json").read_text())
-    (half_dir / "checkpoint.json").write_text(json.dumps({"metrics": checkpoint["metrics"][:1]}))
+    (half_dir / "checkpoint.json").write_text(json.dumps({**checkpoint, "metrics": checkpoint["metrics"][:1], "best_epoch": 1}))
     (half_dir / "model.safetensors").unlink()
     (half_dir / "results.json").unlink()
 

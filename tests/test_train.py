@@ -42,6 +42,19 @@ def test_a_saved_run_evaluates_to_its_recorded_results(tmp_path):
     assert again == results["test"]
 
 
+def test_the_run_keeps_the_epoch_with_the_best_validation_accuracy(tmp_path):
+    out = tmp_path / "run"
+    # A learning rate this high makes validation accuracy fall after epoch 5 (0.48 -> 0.43).
+    results = train(TrainConfig(task="sort", epochs=6, n_examples=1000, layers=1, lr=0.5), out, quiet=True)
+    accuracies = [float(row["val_accuracy"]) for row in csv.DictReader((out / "metrics.csv").open())]
+    assert accuracies[-1] < max(accuracies)  # the final epoch is not the best: selection matters
+    best_epoch = max(range(len(accuracies)), key=lambda i: (accuracies[i], i)) + 1  # latest of the best
+    assert results["selected_epoch"] == best_epoch
+    assert results["val"]["accuracy"] == pytest.approx(max(accuracies))
+    run = load_run(out)
+    assert train_module.evaluate(run.model, *run.dataset.tensors["val"])["accuracy"] == pytest.approx(max(accuracies))
+
+
 def test_resume_after_interruption_gives_the_same_weights(tmp_path, monkeypatch):
     config = TrainConfig(task="sort", epochs=4, n_examples=1000, layers=2, batch_size=128)
     train(config, tmp_path / "straight", quiet=True)

@@ -93,7 +93,10 @@ def print_results(results: dict, out: Path) -> None:
     exact = f"test exact-match {results['test']['exact_match']:.4f}"
     seconds = results.get("seconds_per_epoch")
     timing = f", {seconds:.3f} s/epoch" if seconds is not None else ""
-    print(f"{out}: accuracy " + ", ".join(parts) + f"; {exact}{timing}")
+    kept = ""
+    if "selected_epoch" in results:
+        kept = f"; kept epoch {results['selected_epoch']} of {results['epochs']} (best validation)"
+    print(f"{out}: accuracy " + ", ".join(parts) + f"; {exact}{timing}{kept}")
     for note in results.get("notes", []):
         print(f"note: {note}")
 

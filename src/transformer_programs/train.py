@@ -197,6 +197,7 @@ def train(config: TrainConfig, out: Path, resume: bool = False, quiet: bool = Fa
     arch = model_config(config, data)
     state = _start_state(config, arch, data, out, resume)
     model, optimizer, generator, metrics = state["model"], state["optimizer"], state["generator"], state["metrics"]
+    best = state["best"]
     train_x, train_y = data.tensors["train"]
     steps_per_epoch = math.ceil(len(train_x) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
@@ -226,11 +227,14 @@ def train(config: TrainConfig, out: Path, resume: bool = False, quiet: bool = Fa
             "seconds": time.perf_counter() - started,
         }
         metrics.append(row)
-        _save_checkpoint(out, model, optimizer, generator, metrics)
+        if best is None or val["accuracy"] >= best["val_accuracy"]:  # ties: the later, more annealed model
+            weights = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+            best = {"epoch": epoch + 1, "val_accuracy": val["accuracy"], "weights": weights}
+        _save_checkpoint(out, model, optimizer, generator, metrics, best)
         bar.update(1)
         bar.set_postfix(loss=f"{row['loss']:.3f}", tau=f"{tau:.3f}", val=f"{val['accuracy']:.4f}")
     bar.close()
-    return _finish(config, data, model, metrics, out)
+    return _finish(config, data, model, metrics, best, out)
 
 
 def _start_state(config: TrainConfig, arch: dict, data: Dataset, out: Path, resume: bool) -> dict:
@@ -249,6 +253,7 @@ def _start_state(config: TrainConfig, arch: dict, data: Dataset, out: Path, resu
     }
     checkpoint = out / "checkpoint.safetensors"
     metrics: list[dict] = []
+    best = None
     if resume and checkpoint.exists():
         saved = runio.read_json(out / "config.json")
         if json.loads(json.dumps(run_config)) != saved:
@@ -257,30 +262,37 @@ def _start_state(config: TrainConfig, arch: dict, data: Dataset, out: Path, resu
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         runio.restore_optimizer(optimizer, tensors)
         generator.set_state(tensors["rng"])
-        metrics = json.loads((out / "checkpoint.json").read_text())["metrics"]
+        record = json.loads((out / "checkpoint.json").read_text())
+        metrics = record["metrics"]
+        weights = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+        best = {"epoch": record["best_epoch"], "val_accuracy": record["best_val_accuracy"], "weights": weights}
     elif (out / "config.json").exists() and not resume:
         raise runio.RunError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     runio.write_json(out / "config.json", run_config)
-    return {"model": model, "optimizer": optimizer, "generator": generator, "metrics": metrics}
+    return {"model": model, "optimizer": optimizer, "generator": generator, "metrics": metrics, "best": best}
 
 
-def _save_checkpoint(out: Path, model, optimizer, generator: torch.Generator, metrics: list[dict]) -> None:
+def _save_checkpoint(out: Path, model, optimizer, generator: torch.Generator, metrics: list[dict], best: dict) -> None:
     """Everything resume needs, written atomically: the tensors first, then the epoch record."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"best.{k}": v for k, v in best["weights"].items()})
     tensors.update(runio.optimizer_tensors(optimizer))
     tensors["rng"] = generator.get_state()
     runio.save_tensors(out / "checkpoint.safetensors", tensors)
-    runio.write_json(out / "checkpoint.json", {"metrics": metrics})
+    record = {"metrics": metrics, "best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"]}
+    runio.write_json(out / "checkpoint.json", record)
     runio.write_csv(out / "metrics.csv", metrics)
 
 
-def _finish(config: TrainConfig, data: Dataset, model, metrics: list[dict], out: Path) -> dict:
-    """Final weights and results of the discretized model."""
+def _finish(config: TrainConfig, data: Dataset, model, metrics: list[dict], best: dict, out: Path) -> dict:
+    """Keep the epoch with the best validation accuracy (the latest on ties); its results."""
+    model.load_state_dict(best["weights"])
     runio.save_tensors(out / "model.safetensors", dict(model.state_dict()))
     seconds = sorted(row["seconds"] for row in metrics)
     results = {name: evaluate(model, *data.tensors[name]) for name in ("train", "val", "test")}
     results["seconds_per_epoch"] = seconds[len(seconds) // 2] if seconds else None
     results["epochs"] = len(metrics)
+    results["selected_epoch"] = best["epoch"]
     results["notes"] = data.splits.notes
     runio.write_json(out / "results.json", results)
     return results
