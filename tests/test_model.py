@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from transformer_programs.model.layers import tie_break_rank
+from transformer_programs.model.layers import NumericalMLP, tie_break_rank
 from transformer_programs.model.program_model import ProgramConfig, TransformerProgram, variable_layout
 
 CONFIGS = {
@@ -151,3 +151,23 @@ def test_too_long_input_is_rejected():
     model = make("full", max_len=4)
     with pytest.raises(ValueError, match="max_len"):
         model.predict(batch(length=6))
+
+
+def test_numerical_mlp_reads_one_row_per_count_and_interpolates_between():
+    mlp = NumericalMLP(n_mlps=2, n_num_vars=3, d=5, max_count=4)
+    rows = mlp.count_rows.detach()  # (M, counts, d)
+    counts = torch.tensor([[0.0, 3.0, 4.0, 9.0], [1.0, 2.5, 3.25, 4.0]])  # (M, n)
+    logits = mlp.logits(counts).detach()  # (M, n, d)
+    assert torch.equal(logits[0, 0], rows[0, 0]) and torch.equal(logits[0, 1], rows[0, 3])
+    assert torch.equal(logits[0, 2], rows[0, 4]) and torch.equal(logits[0, 3], rows[0, 4])  # beyond: last row
+    assert torch.allclose(logits[1, 1], (rows[1, 2] + rows[1, 3]) / 2)
+    assert torch.allclose(logits[1, 2], 0.75 * rows[1, 3] + 0.25 * rows[1, 4])
+    # the discrete table is the argmax row of each count, the last row for larger counts
+    tables = mlp.table([6, 2])
+    assert tables[0].tolist() == [int(rows[0, min(x, 4)].argmax()) for x in range(7)]
+    assert tables[1].tolist() == [int(rows[1, x].argmax()) for x in range(3)]
+    # a soft count passes gradient to both neighbouring rows and to the count itself
+    soft = torch.tensor([[2.5], [0.0]], requires_grad=True)
+    mlp.logits(soft)[0, 0, 0].backward()
+    assert mlp.count_rows.grad[0, 2, 0] == 0.5 and mlp.count_rows.grad[0, 3, 0] == 0.5
+    assert soft.grad[0, 0] == rows[0, 3, 0] - rows[0, 2, 0]

@@ -25,6 +25,9 @@ from .layers import (
 )
 
 
+MAX_COUNT_ROWS = 1024  # learned rows per numerical MLP; larger counts share the last row
+
+
 @dataclass
 class ProgramConfig:
     """Everything needed to rebuild a TransformerProgram."""
@@ -39,7 +42,7 @@ class ProgramConfig:
     mlps_num: int = 2  # numerical MLPs per layer
     n_embed_vars: int = 0  # learned categorical token embeddings beside the one-hot tokens
     causal: bool = False  # queries see only earlier keys (dyck, induction)
-    mlp_hidden: int = 64  # hidden width of every MLP before it is read off as a table
+    mlp_hidden: int = 64  # hidden width of every categorical MLP before it is read off as a table
 
     @property
     def d(self) -> int:
@@ -66,15 +69,16 @@ def variable_layout(config: ProgramConfig) -> list[tuple[str, str]]:
 class Block(nn.Module):
     """One layer: attention heads read the stream, then MLPs read it with the heads' outputs."""
 
-    def __init__(self, config: ProgramConfig, n_cat: int, n_num: int):
+    def __init__(self, config: ProgramConfig, n_cat: int, n_num: int, layer: int):
         super().__init__()
         c, d = config, config.d
         self.cat_attn = CategoricalAttention(c.heads_cat, n_cat, d, c.causal, c.max_len) if c.heads_cat else None
         self.num_attn = NumericalAttention(c.heads_num, n_cat, n_num, d, c.causal) if c.heads_num else None
         n_cat_mlp_in, n_num_mlp_in = n_cat + c.heads_cat, n_num + c.heads_num
         self.cat_mlp = CategoricalMLP(c.mlps_cat, n_cat_mlp_in, d, c.mlp_hidden) if c.mlps_cat else None
-        scale = 1.0 / c.max_len
-        self.num_mlp = NumericalMLP(c.mlps_num, n_num_mlp_in, d, c.mlp_hidden, scale) if c.mlps_num else None
+        # Counts this layer's MLPs can read: up to max_len**(layer + 1) (docs/semantics.md), rows capped.
+        max_count = min(c.max_len ** (layer + 1), MAX_COUNT_ROWS)
+        self.num_mlp = NumericalMLP(c.mlps_num, n_num_mlp_in, d, max_count) if c.mlps_num else None
 
     def forward(self, chunks: list[torch.Tensor], num: torch.Tensor, valid: torch.Tensor, tau: float, gen):
         """Relaxed path: categorical chunks (V_c, B, T, d) and num (N, B, T) -> both with this layer's added."""
@@ -135,8 +139,8 @@ class TransformerProgram(nn.Module):
         self.embed = LearnedEmbedding(c.n_embed_vars, c.n_tokens, c.d) if c.n_embed_vars else None
         n_cat, n_num = 2 + c.n_embed_vars, 1
         self.blocks = nn.ModuleList()
-        for _ in range(c.layers):
-            self.blocks.append(Block(c, n_cat, n_num))
+        for layer in range(c.layers):
+            self.blocks.append(Block(c, n_cat, n_num, layer))
             n_cat += c.heads_cat + c.mlps_cat + c.mlps_num
             n_num += c.heads_num
         self.n_cat, self.n_num = n_cat, n_num
