@@ -237,8 +237,9 @@ class NumericalMLP(nn.Module):
         low = x.detach().floor().long().clamp(max=max(self.max_count - 1, 0))  # (M, n): left row
         high = (low + 1).clamp(max=self.max_count)  # (M, n): right row
         right = (x - low)[..., None]  # (M, n, 1): weight of the right row; 0 at integers but the last
-        mlps = torch.arange(x.shape[0])[:, None]  # (M, 1)
-        return torch.lerp(self.count_rows[mlps, low], self.count_rows[mlps, high], right)  # (M, n, d)
+        offset = torch.arange(x.shape[0])[:, None] * (self.max_count + 1)  # (M, 1): each MLP's first row
+        rows = self.count_rows.flatten(0, 1)  # (M * counts, d); F.embedding's backward is a fast scatter
+        return torch.lerp(F.embedding(low + offset, rows), F.embedding(high + offset, rows), right)  # (M, n, d)
 
     def relaxed(self, x: torch.Tensor, tau: float, gen: torch.Generator | None) -> torch.Tensor:
         """Relaxed path: selected inputs x (M, n) -> (M, n, d) soft one-hots."""
