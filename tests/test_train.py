@@ -164,3 +164,14 @@ def test_training_into_an_existing_run_needs_resume(tmp_path, capsys):
     assert "--resume" in capsys.readouterr().err
     assert main(args + ["--resume", "--epochs", "2"]) == 2  # a different configuration
     assert main(args + ["--resume"]) == 0  # already finished: nothing left to train
+
+
+def test_resuming_from_an_incomplete_checkpoint_is_a_one_line_error(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "hist", "--epochs", "2", "--n-examples", "300", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    record = json.loads((out / "checkpoint.json").read_text())
+    (out / "checkpoint.json").write_text(json.dumps({"metrics": record["metrics"]}))  # no best epoch
+    assert main(args + ["--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tprog: error: ") and "incomplete" in err and "\n" not in err

@@ -262,9 +262,11 @@ def _start_state(config: TrainConfig, arch: dict, data: Dataset, out: Path, resu
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         runio.restore_optimizer(optimizer, tensors)
         generator.set_state(tensors["rng"])
-        record = json.loads((out / "checkpoint.json").read_text())
-        metrics = record["metrics"]
+        record = runio.read_json(out / "checkpoint.json")
         weights = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+        if not {"metrics", "best_epoch", "best_val_accuracy"} <= set(record) or not weights:
+            raise runio.RunError(f"{out / 'checkpoint.json'} is incomplete or from an older version; start a new run")
+        metrics = record["metrics"]
         best = {"epoch": record["best_epoch"], "val_accuracy": record["best_val_accuracy"], "weights": weights}
     elif (out / "config.json").exists() and not resume:
         raise runio.RunError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
