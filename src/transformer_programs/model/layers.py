@@ -234,12 +234,11 @@ class NumericalMLP(nn.Module):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Output logits for counts x (M, n), integer or soft -> (M, n, d)."""
         x = x.clamp(0, self.max_count)  # (M, n)
-        low = x.detach().floor().long().clamp(max=max(self.max_count - 1, 0))  # (M, n): left row
-        high = (low + 1).clamp(max=self.max_count)  # (M, n): right row
-        right = (x - low)[..., None]  # (M, n, 1): weight of the right row; 0 at integers but the last
+        low = x.detach().floor().long().clamp(max=self.max_count - 1)  # (M, n): left row; max_count >= 1
+        right = (x - low)[..., None]  # (M, n, 1): weight of row low + 1; 0 at integers but the last
         offset = torch.arange(x.shape[0])[:, None] * (self.max_count + 1)  # (M, 1): each MLP's first row
         rows = self.count_rows.flatten(0, 1)  # (M * counts, d); F.embedding's backward is a fast scatter
-        return torch.lerp(F.embedding(low + offset, rows), F.embedding(high + offset, rows), right)  # (M, n, d)
+        return torch.lerp(F.embedding(low + offset, rows), F.embedding(low + 1 + offset, rows), right)  # (M, n, d)
 
     def relaxed(self, x: torch.Tensor, tau: float, gen: torch.Generator | None) -> torch.Tensor:
         """Relaxed path: selected inputs x (M, n) -> (M, n, d) soft one-hots."""
