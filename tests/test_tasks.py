@@ -45,7 +45,7 @@ def ref_most_freq(inputs: list[str]) -> list[str]:
         if t not in distinct:
             distinct.append(t)
     distinct.sort(key=lambda t: -counts[t])  # stable: ties stay in first-occurrence order
-    return [PAD, *distinct, *[PAD] * (len(content) - len(distinct))]
+    return [PAD, *distinct, *[BOS] * (len(content) - len(distinct))]
 
 
 def ref_dyck(inputs: list[str]) -> list[str]:

@@ -59,7 +59,8 @@ def sort_labels(x: np.ndarray, vocab_size: int) -> np.ndarray:
 def most_freq_labels(x: np.ndarray, vocab_size: int) -> np.ndarray:
     """Position k gets the k-th most frequent distinct symbol, ties broken by first occurrence.
 
-    Positions at or past the number of distinct symbols get "<pad>" (not scored).
+    Positions at or past the number of distinct symbols get "<s>" and are scored, as in the
+    paper's code: the model must also tell how many distinct symbols there are.
     """
     m, length = x.shape
     rows = np.arange(m)
@@ -74,7 +75,7 @@ def most_freq_labels(x: np.ndarray, vocab_size: int) -> np.ndarray:
         order = np.pad(order, ((0, 0), (0, length - order.shape[1])))
     distinct = (counts > 0).sum(axis=1)
     order = np.where(np.arange(length)[None, :] < distinct[:, None], order, vocab_size)
-    return lookup(digit_symbols(vocab_size) + [PAD])[order]
+    return lookup(digit_symbols(vocab_size) + [BOS])[order]
 
 
 def _sample_content(
@@ -105,6 +106,10 @@ def _content_inputs(eos: bool, vocab_size: int, max_len: int) -> list[str]:
 
 def _symbol_labels(vocab_size: int, max_len: int) -> list[str]:
     return digit_symbols(vocab_size)
+
+
+def _most_freq_labels(vocab_size: int, max_len: int) -> list[str]:
+    return [*digit_symbols(vocab_size), BOS]
 
 
 def _hist_label_tokens(vocab_size: int, max_len: int) -> list[str]:
@@ -185,7 +190,7 @@ MOST_FREQ = _content_task(
     "most_freq",
     "list the distinct tokens by frequency, ties by first occurrence",
     most_freq_labels,
-    _symbol_labels,
+    _most_freq_labels,
     eos=False,
     model=ModelDefaults(layers=3, heads_cat=4, heads_num=4, mlps_cat=2, mlps_num=2),
 )
