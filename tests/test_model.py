@@ -13,6 +13,7 @@ CONFIGS = {
     "numerical only": dict(layers=2, heads_cat=0, heads_num=3, mlps_cat=0, mlps_num=2),
     "causal": dict(layers=2, heads_cat=2, heads_num=2, mlps_cat=1, mlps_num=1, causal=True),
     "attention only": dict(layers=3, heads_cat=1, heads_num=0, mlps_cat=0, mlps_num=0, causal=True),
+    "soft attention": dict(layers=2, heads_cat=2, heads_num=1, mlps_cat=1, mlps_num=1, causal=True, attention="soft"),
 }
 
 
@@ -145,6 +146,34 @@ def test_numerical_bounds_compound_across_layers():
     numerical = [name for name, kind in variable_layout(model.config) if kind == "num"]
     for name, bound in zip(numerical, bounds):
         assert trace[name].min() >= 0 and trace[name].max() <= bound
+
+
+def test_unknown_attention_is_rejected():
+    with pytest.raises(ValueError, match="unknown attention 'hard'"):
+        TransformerProgram(ProgramConfig(n_tokens=9, n_labels=6, max_len=8, attention="hard"))
+
+
+def test_soft_attention_spreads_over_matches_while_sharp_reads_the_nearest():
+    """At a high temperature (no noise) soft attention averages its matches; sharp does not."""
+    torch.manual_seed(0)
+    heads = {}
+    for kind in ("sharp", "soft"):
+        config = ProgramConfig(n_tokens=9, n_labels=6, max_len=8, layers=1, heads_cat=1, heads_num=0,
+                               mlps_cat=0, mlps_num=0, attention=kind)
+        heads[kind] = TransformerProgram(config).blocks[0].cat_attn
+    tokens = torch.tensor([[1, 4, 4, 4, 4, 4, 4, 4]])
+    one_hot = torch.nn.functional.one_hot(tokens, 9).double()[None]  # (1 head, B, T, d)
+    positions = torch.nn.functional.one_hot(torch.arange(8), 9).double()[None, None]  # (1, 1, T, d)
+    for head in heads.values():
+        head.double()
+        head.predicate.logits.data[:] = -50.0
+        head.predicate.logits.data[0, 4, 4] = 50.0  # token 4 matches token 4: every key but BOS
+    weights = {kind: head.relaxed(one_hot, one_hot, positions, tokens != 0, 3.0, None)[0, 0, 4]
+               for kind, head in heads.items()}  # (d,): where query 4 reads from
+    assert weights["sharp"].argmax() == 4  # itself, the nearest match, well ahead of the farthest
+    assert weights["sharp"][4] > 5 * weights["sharp"][1]
+    soft = weights["soft"][1:8]  # every match about equally; BOS, no match, far less
+    assert soft.max() < 1.5 * soft.min() and weights["soft"][0] < 0.25 * soft.min()
 
 
 def test_too_long_input_is_rejected():

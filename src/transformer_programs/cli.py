@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from .model.program_model import ATTENTION_KINDS
 from .train import ARCH_FIELDS, TrainConfig
 
 EXIT_USAGE = 2
@@ -50,11 +51,14 @@ def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heads-num", type=int, help="numerical attention heads per layer")
     parser.add_argument("--mlps-cat", type=int, help="categorical MLPs per layer")
     parser.add_argument("--mlps-num", type=int, help="numerical MLPs per layer")
+    parser.add_argument(
+        "--attention", choices=ATTENTION_KINDS, help="relaxed attention while training (default: the task's)"
+    )
 
 
 def train_config(args: argparse.Namespace, task: str, **overrides) -> TrainConfig:
     """A TrainConfig from parsed flags."""
-    values = {name: getattr(args, name, None) for name in ARCH_FIELDS}
+    values = {name: getattr(args, name, None) for name in (*ARCH_FIELDS, "attention")}
     values.update(
         task=task,
         model=args.model,
@@ -79,12 +83,13 @@ def train_config(args: argparse.Namespace, task: str, **overrides) -> TrainConfi
 def cmd_tasks(args: argparse.Namespace) -> int:
     from .tasks import TASKS
 
-    print(f"{'task':<15} {'vocab':>5} {'lengths':>8} {'causal':>6}  {'model (L / heads cat+num / mlps cat+num)':<42} description")
+    header = "model (L / heads cat+num / mlps cat+num, attention)"
+    print(f"{'task':<15} {'vocab':>5} {'lengths':>8} {'causal':>6}  {header:<52} description")
     for name, spec in TASKS.items():
         m = spec.model
-        arch = f"{m.layers}L / {m.heads_cat}+{m.heads_num} / {m.mlps_cat}+{m.mlps_num}"
+        arch = f"{m.layers}L / {m.heads_cat}+{m.heads_num} / {m.mlps_cat}+{m.mlps_num}, {m.attention}"
         span = f"{spec.min_len}-{spec.max_len}"
-        print(f"{name:<15} {spec.vocab_size:>5} {span:>8} {str(spec.causal):>6}  {arch:<42} {spec.description}")
+        print(f"{name:<15} {spec.vocab_size:>5} {span:>8} {str(spec.causal):>6}  {arch:<52} {spec.description}")
     return 0
 
 

@@ -52,6 +52,7 @@ class TrainConfig:
     mlps_cat: int | None = None
     mlps_num: int | None = None
     n_embed_vars: int = 0
+    attention: str | None = None  # program model: "sharp" or "soft" relaxed attention
     extra: dict = field(default_factory=dict)  # model-kind specific settings (e.g. hidden size)
 
     def resolved(self) -> "TrainConfig":
@@ -64,6 +65,7 @@ class TrainConfig:
             values[key] = default if values[key] is None else values[key]
         for key in ARCH_FIELDS:
             values[key] = getattr(spec.model, key) if values[key] is None else values[key]
+        values["attention"] = values["attention"] or spec.model.attention
         values["vocab_size"] = values["vocab_size"] or spec.vocab_size
         values["train_lengths"] = tuple(values["train_lengths"] or (spec.min_len, spec.max_len))
         if values["test_lengths"] is not None:
@@ -149,6 +151,8 @@ def model_config(config: TrainConfig, data: Dataset) -> dict:
     base["causal"] = task_spec(config).causal
     for key in ARCH_FIELDS + ("n_embed_vars",):
         base[key] = getattr(config, key)
+    if config.model == "program":
+        base["attention"] = config.attention
     return {**base, **config.extra}
 
 

@@ -22,6 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
+MATCH_FLOOR = 1e-6  # log(score + MATCH_FLOOR): a certain non-match sits 13.8 below a certain match
+
+
 def softmax_last(x: torch.Tensor) -> torch.Tensor:
     """Softmax over the last axis, computed on a transposed view.
 
@@ -118,9 +121,10 @@ def gather_vars(values: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
 class CategoricalAttention(nn.Module):
     """Heads that copy a categorical value from the closest key matching their predicate."""
 
-    def __init__(self, n_heads: int, n_vars: int, d: int, causal: bool, max_len: int):
+    def __init__(self, n_heads: int, n_vars: int, d: int, causal: bool, max_len: int, soft: bool):
         super().__init__()
         self.causal = causal
+        self.soft = soft  # relaxed logits: log(match) / sqrt(d) (the paper's) or scaled match (sharp)
         self.max_len = max_len  # scales the tie-break rank, so padding never changes attention
         self.query = VariableSelector(n_heads, n_vars)
         self.key = VariableSelector(n_heads, n_vars)
@@ -135,9 +139,19 @@ class CategoricalAttention(nn.Module):
         any_match = score.amax(-1, keepdim=True)  # (H, B, query, 1)
         bos = score[..., :1] + (1 - any_match) * (1 - score[..., :1])  # (H, B, query, 1)
         score = torch.cat([bos, score[..., 1:]], dim=-1)  # (H, B, query, key)
-        # A match outweighs any rank; among matches the nearest wins (docs/semantics.md).
-        length = q.shape[2]
-        logits = (2 * self.max_len + 2) * score - tie_break_rank(length).to(q.dtype)  # (H, B, query, key)
+        # Either way a match outweighs any rank and among matches the nearest wins
+        # (docs/semantics.md); the two differ in how hard attention is at high temperature.
+        length, d = q.shape[2], q.shape[3]
+        if self.soft:
+            # The paper's code: weights proportional to the soft match, so while the temperature
+            # is high a query averages over every likely match. The scaled rank, below 1, only
+            # orders matches.
+            rank = tie_break_rank(length).to(q.dtype) / (2 * self.max_len + 2)  # (query, key)
+            logits = (torch.log(score + MATCH_FLOOR) - rank) / d**0.5  # (H, B, query, key)
+        else:
+            # Sharp: a match is worth more than any rank, so from the start a query reads
+            # (a sample near) its nearest match.
+            logits = (2 * self.max_len + 2) * score - tie_break_rank(length).to(q.dtype)  # (H, B, query, key)
         logits = logits.masked_fill(~mask, float("-inf"))
         return relaxed_one_hot(logits, tau, gen) @ v  # (H, B, T, d): a Gumbel sample over keys, per query
 

@@ -26,6 +26,7 @@ from .layers import (
 
 
 MAX_COUNT_ROWS = 1024  # learned rows per numerical MLP; larger counts share the last row
+ATTENTION_KINDS = ("sharp", "soft")  # relaxed categorical attention (layers.CategoricalAttention)
 
 
 @dataclass
@@ -43,6 +44,10 @@ class ProgramConfig:
     n_embed_vars: int = 0  # learned categorical token embeddings beside the one-hot tokens
     causal: bool = False  # queries see only earlier keys (dyck, induction)
     mlp_hidden: int = 64  # hidden width of every categorical MLP before it is read off as a table
+    # Training only, the discrete model is the same: "sharp" attention reads the nearest match
+    # from the start; "soft" (the paper's log-match logits) averages over likely matches while
+    # the temperature is high, which dyck2 needs (README, Results) and induction cannot bear.
+    attention: str = "sharp"
 
     @property
     def d(self) -> int:
@@ -72,7 +77,8 @@ class Block(nn.Module):
     def __init__(self, config: ProgramConfig, n_cat: int, n_num: int, layer: int):
         super().__init__()
         c, d = config, config.d
-        self.cat_attn = CategoricalAttention(c.heads_cat, n_cat, d, c.causal, c.max_len) if c.heads_cat else None
+        soft = c.attention == "soft"
+        self.cat_attn = CategoricalAttention(c.heads_cat, n_cat, d, c.causal, c.max_len, soft) if c.heads_cat else None
         self.num_attn = NumericalAttention(c.heads_num, n_cat, n_num, d, c.causal) if c.heads_num else None
         n_cat_mlp_in, n_num_mlp_in = n_cat + c.heads_cat, n_num + c.heads_num
         self.cat_mlp = CategoricalMLP(c.mlps_cat, n_cat_mlp_in, d, c.mlp_hidden) if c.mlps_cat else None
@@ -136,6 +142,8 @@ class TransformerProgram(nn.Module):
         c = config
         if c.n_tokens < 2 or c.n_labels < 2 or c.max_len < 1 or c.layers < 0:
             raise ValueError("a model needs at least one token, one label, one position")
+        if c.attention not in ATTENTION_KINDS:
+            raise ValueError(f"unknown attention {c.attention!r}; choose one of {', '.join(ATTENTION_KINDS)}")
         self.embed = LearnedEmbedding(c.n_embed_vars, c.n_tokens, c.d) if c.n_embed_vars else None
         n_cat, n_num = 2 + c.n_embed_vars, 1
         self.blocks = nn.ModuleList()

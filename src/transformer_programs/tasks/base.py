@@ -25,6 +25,7 @@ class ModelDefaults:
     heads_num: int
     mlps_cat: int
     mlps_num: int
+    attention: str = "sharp"  # relaxed attention, "sharp" or "soft" (model.program_model.ProgramConfig)
 
 
 @dataclass(frozen=True)

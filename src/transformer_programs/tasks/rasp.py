@@ -306,5 +306,5 @@ DYCK1 = _dyck_task(
     "dyck1", 1, ModelDefaults(layers=3, heads_cat=4, heads_num=4, mlps_cat=1, mlps_num=1)
 )
 DYCK2 = _dyck_task(
-    "dyck2", 2, ModelDefaults(layers=3, heads_cat=2, heads_num=2, mlps_cat=2, mlps_num=2)
+    "dyck2", 2, ModelDefaults(layers=3, heads_cat=2, heads_num=2, mlps_cat=2, mlps_num=2, attention="soft")
 )
