@@ -60,6 +60,7 @@ def row(task: str, runs: list[dict]) -> str:
     results, verification = best["results"], best["verification"]
     spec = TASKS[task].model
     config = f"{spec.layers}L {spec.heads_cat}+{spec.heads_num}H {spec.mlps_cat}+{spec.mlps_num}M"
+    config += f" {spec.attention}" if spec.attention != "sharp" else ""
     wall = f"{best['wall']:.0f}" if best["wall"] is not None else "?"
     seeds = f"{best['seed']} of {len(runs)}"
     last = f"{100 * float(best['last']['val_accuracy']):.2f}"
