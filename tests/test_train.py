@@ -104,6 +104,16 @@ def test_cli_train_and_eval_write_and_read_a_run_directory(tmp_path, capsys):
     assert f"{results['test']['accuracy']:.4f}" in capsys.readouterr().out
 
 
+def test_attention_kind_comes_from_the_task_unless_given(tmp_path):
+    assert TrainConfig(task="dyck2").resolved().attention == "soft"
+    assert TrainConfig(task="hist").resolved().attention == "sharp"
+    out = tmp_path / "run"
+    flags = ["--epochs", "1", "--n-examples", "300", "--layers", "1", "--quiet", "--out", str(out)]
+    assert main(["train", "dyck2", "--attention", "sharp", *flags]) == 0
+    assert load_run(out).model.config.attention == "sharp"
+    assert load_run(out).model.blocks[0].cat_attn.soft is False
+
+
 def test_cli_tasks_lists_every_task(capsys):
     from transformer_programs.tasks import TASKS
 
@@ -132,6 +142,7 @@ BAD_COMMANDS = {
     "dyck vocabulary": ["train", "dyck1", "--vocab-size", "7"],
     "positions shorter than data": ["train", "sort", "--max-len", "4"],
     "unknown model": ["train", "hist", "--model", "lstm"],
+    "unknown attention": ["train", "hist", "--attention", "hard"],
     "reverse sum off addition": ["train", "hist", "--reverse-sum"],
     "missing run": ["eval", "{tmp}/nowhere"],
 }

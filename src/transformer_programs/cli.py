@@ -51,9 +51,8 @@ def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heads-num", type=int, help="numerical attention heads per layer")
     parser.add_argument("--mlps-cat", type=int, help="categorical MLPs per layer")
     parser.add_argument("--mlps-num", type=int, help="numerical MLPs per layer")
-    parser.add_argument(
-        "--attention", choices=ATTENTION_KINDS, help="relaxed attention while training (default: the task's)"
-    )
+    kinds = " or ".join(ATTENTION_KINDS)
+    parser.add_argument("--attention", help=f"relaxed attention while training, {kinds} (default: the task's)")
 
 
 def train_config(args: argparse.Namespace, task: str, **overrides) -> TrainConfig:

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from . import runio
 from .data import Splits, make_splits
 from .model import MODEL_KINDS, build_model
+from .model.program_model import ATTENTION_KINDS
 from .tasks import TaskSpec, get_task
 from .tasks.arithmetic import make_addition
 from .vocab import Vocab
@@ -86,6 +87,8 @@ class TrainConfig:
             raise ValueError("--max-len must be at least 1")
         if self.layers < 1:
             raise ValueError("--layers must be at least 1")
+        if self.attention not in ATTENTION_KINDS:
+            raise ValueError(f"--attention must be one of {', '.join(ATTENTION_KINDS)}, got {self.attention!r}")
         if not (self.lr > 0 and 0 < self.tau_end <= self.tau_start):
             raise ValueError("need lr > 0 and 0 < tau_end <= tau_start")
 
