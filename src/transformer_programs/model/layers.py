@@ -235,16 +235,15 @@ class NumericalMLP(nn.Module):
     interpolation between the two neighbouring rows (counts are soft sums there). Each count
     trains its own row. An MLP of the count (the paper's choice) shares breakpoints between all
     counts: on double_hist one step that moved them lost a 96-98% solution late in training for
-    good, while these rows reached 98-99.6% with no collapse (README, Results). All rows of an
-    MLP start equal, so counts training never reaches keep one shared output: a table over a
-    wide range reads as a few runs, not as scattered random values.
+    good, while these rows reached 98-99.6% with no collapse (README, Results). Counts never
+    seen in training keep their random rows.
     """
 
     def __init__(self, n_mlps: int, n_num_vars: int, d: int, max_count: int):
         super().__init__()
         self.max_count = max_count  # larger counts read the last row
         self.source = VariableSelector(n_mlps, n_num_vars)
-        self.count_rows = nn.Parameter(torch.randn(n_mlps, 1, d).repeat(1, max_count + 1, 1))  # (M, counts, d)
+        self.count_rows = nn.Parameter(torch.randn(n_mlps, max_count + 1, d))  # (M, counts, d)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Output logits for counts x (M, n), integer or soft -> (M, n, d)."""
