@@ -110,8 +110,8 @@ def test_attention_kind_comes_from_the_task_unless_given(tmp_path):
     out = tmp_path / "run"
     flags = ["--epochs", "1", "--n-examples", "300", "--layers", "1", "--quiet", "--out", str(out)]
     assert main(["train", "dyck2", "--attention", "sharp", *flags]) == 0
-    assert load_run(out).model.config.attention == "sharp"
-    assert load_run(out).model.blocks[0].cat_attn.soft is False
+    model = load_run(out).model
+    assert model.config.attention == "sharp" and model.blocks[0].cat_attn.soft is False
 
 
 def test_cli_tasks_lists_every_task(capsys):

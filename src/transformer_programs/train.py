@@ -152,10 +152,8 @@ def model_config(config: TrainConfig, data: Dataset) -> dict:
     """The model's constructor arguments for this run."""
     base = {"n_tokens": len(data.input_vocab), "n_labels": len(data.label_vocab), "max_len": data.max_len}
     base["causal"] = task_spec(config).causal
-    for key in ARCH_FIELDS + ("n_embed_vars",):
+    for key in ARCH_FIELDS + ("n_embed_vars", "attention"):
         base[key] = getattr(config, key)
-    if config.model == "program":
-        base["attention"] = config.attention
     return {**base, **config.extra}
 
 

@@ -142,16 +142,16 @@ class CategoricalAttention(nn.Module):
         # Either way a match outweighs any rank and among matches the nearest wins
         # (docs/semantics.md); the two differ in how hard attention is at high temperature.
         length, d = q.shape[2], q.shape[3]
+        rank = tie_break_rank(length).to(q.dtype)  # (query, key)
         if self.soft:
             # The paper's code: weights proportional to the soft match, so while the temperature
             # is high a query averages over every likely match. The scaled rank, below 1, only
             # orders matches.
-            rank = tie_break_rank(length).to(q.dtype) / (2 * self.max_len + 2)  # (query, key)
-            logits = (torch.log(score + MATCH_FLOOR) - rank) / d**0.5  # (H, B, query, key)
+            logits = (torch.log(score + MATCH_FLOOR) - rank / (2 * self.max_len + 2)) / d**0.5  # (H, B, query, key)
         else:
             # Sharp: a match is worth more than any rank, so from the start a query reads
             # (a sample near) its nearest match.
-            logits = (2 * self.max_len + 2) * score - tie_break_rank(length).to(q.dtype)  # (H, B, query, key)
+            logits = (2 * self.max_len + 2) * score - rank  # (H, B, query, key)
         logits = logits.masked_fill(~mask, float("-inf"))
         return relaxed_one_hot(logits, tau, gen) @ v  # (H, B, T, d): a Gumbel sample over keys, per query
 

@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 # Keys of a run's model config (train.model_config) that describe Transformer Program parts with
-# no counterpart here: the baseline has one MLP per layer and no learned categorical embeddings.
-PROGRAM_ONLY = ("heads_cat", "heads_num", "mlps_cat", "mlps_num", "n_embed_vars")
+# no counterpart here: the baseline has one MLP per layer, no learned categorical embeddings and
+# ordinary softmax attention.
+PROGRAM_ONLY = ("heads_cat", "heads_num", "mlps_cat", "mlps_num", "n_embed_vars", "attention")
 
 
 @dataclass
