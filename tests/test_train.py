@@ -186,3 +186,24 @@ def test_resuming_from_an_incomplete_checkpoint_is_a_one_line_error(tmp_path, ca
     assert main(args + ["--resume"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("tprog: error: ") and "incomplete" in err and "\n" not in err
+
+
+def test_a_diverged_training_stops_with_one_line_and_keeps_its_finished_epochs(tmp_path, capsys, monkeypatch):
+    from transformer_programs.model.program_model import TransformerProgram
+
+    real_forward = TransformerProgram.forward
+    calls = []
+
+    def forward_turning_nan(self, tokens, tau, generator=None):
+        calls.append(tau)
+        logits = real_forward(self, tokens, tau, generator)
+        return logits * float("nan") if len(calls) > 2 else logits  # the third step diverges
+
+    monkeypatch.setattr(TransformerProgram, "forward", forward_turning_nan)
+    out = tmp_path / "run"
+    args = ["train", "hist", "--epochs", "3", "--n-examples", "600", "--batch-size", "256", "--out", str(out), "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tprog: error: training diverged") and "epoch 2, step 1" in err and "\n" not in err
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert [row["epoch"] for row in rows] == ["1"]  # the finished epoch stays, resumable

@@ -218,10 +218,16 @@ def train(config: TrainConfig, out: Path, resume: bool = False, quiet: bool = Fa
             tau = temperature(epoch * steps_per_epoch + batch, total_steps, config)
             logits = model(train_x[index], tau, generator)  # (B, T, L)
             loss = F.cross_entropy(logits.flatten(0, 1), train_y[index].flatten(), ignore_index=0)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise ValueError(
+                    f"training diverged: the loss is {loss_value} at epoch {epoch + 1}, step {batch + 1}; "
+                    f"lower --lr (now {config.lr}); the run keeps its last finished epoch"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss_sum += loss.item()
+            loss_sum += loss_value
         model.eval()
         val = evaluate(model, *data.tensors["val"])
         row = {

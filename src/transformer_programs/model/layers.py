@@ -248,7 +248,7 @@ class NumericalMLP(nn.Module):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Output logits for counts x (M, n), integer or soft -> (M, n, d)."""
         x = x.clamp(0, self.max_count)  # (M, n)
-        low = x.detach().floor().long().clamp(max=self.max_count - 1)  # (M, n): left row; max_count >= 1
+        low = x.detach().floor().long().clamp(0, self.max_count - 1)  # (M, n): left row; NaN reads row 0
         right = (x - low)[..., None]  # (M, n, 1): weight of row low + 1; 0 at integers but the last
         offset = torch.arange(x.shape[0])[:, None] * (self.max_count + 1)  # (M, 1): each MLP's first row
         rows = self.count_rows.flatten(0, 1)  # (M * counts, d); F.embedding's backward is a fast scatter
