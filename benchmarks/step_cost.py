@@ -1,0 +1,85 @@
+"""Where a training step's time goes: batch scaling, forward against backward, float32 against bfloat16.
+
+For `sort` at its default configuration. Prints three tables: milliseconds per step by batch
+size (the small batches show the op-overhead floor), the forward and backward split at batch
+512, and the two heaviest kernel shapes in float32 and bfloat16. Usage:
+python benchmarks/step_cost.py [--threads 2] [--steps 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from transformer_programs.model import ProgramConfig, TransformerProgram
+from transformer_programs.train import TrainConfig, build_dataset, model_config
+
+BATCHES = (8, 64, 512, 2048)
+TAU = 0.5  # mid-schedule temperature
+
+
+def median_ms(run: Callable[[], object], repeats: int, warmup: int = 3) -> float:
+    """Median wall time of `run` in milliseconds, after `warmup` untimed calls."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--steps", type=int, default=15, help="timed steps per figure")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)  # as the trainer does
+    config = TrainConfig(task="sort", epochs=1).resolved()
+    data = build_dataset(config)
+    model = TransformerProgram(ProgramConfig(**model_config(config, data)))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+    generator = torch.Generator().manual_seed(0)
+    inputs, labels = data.tensors["train"]
+
+    def loss_of(batch: int) -> torch.Tensor:
+        index = torch.randint(0, len(inputs), (batch,), generator=generator)
+        logits = model(inputs[index], TAU, generator)  # (B, T, L)
+        return F.cross_entropy(logits.flatten(0, 1), labels[index].flatten(), ignore_index=0)
+
+    def step(batch: int) -> None:
+        loss = loss_of(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    print(f"threads: {args.threads}, median of {args.steps} steps, tau {TAU}\n")
+    print("| batch | " + " | ".join(str(b) for b in BATCHES) + " |")
+    print("|---|" + "---|" * len(BATCHES))
+    print("| ms per step | " + " | ".join(f"{median_ms(lambda: step(b), args.steps):.1f}" for b in BATCHES) + " |")
+
+    forward = median_ms(lambda: loss_of(512), args.steps)
+    whole = median_ms(lambda: step(512), args.steps)
+    print(f"\n| batch 512 | forward ms | backward + Adam ms |\n|---|---|---|\n| | {forward:.1f} | {whole - forward:.1f} |")
+
+    print("\n| kernel | float32 us | bfloat16 us |\n|---|---|---|")
+    for name, shapes, op in [
+        ("stream selection GEMM (20x26 @ 26x32768)", [(20, 26), (26, 32768)], torch.mm),
+        ("2048 batched 8x8 products", [(2048, 8, 8), (2048, 8, 8)], torch.bmm),
+    ]:
+        cells = []
+        for dtype in (torch.float32, torch.bfloat16):
+            a, b = (torch.randn(shape, dtype=dtype) for shape in shapes)
+            cells.append(f"{1000 * median_ms(lambda: op(a, b), 10 * args.steps):.0f}")
+        print(f"| {name} | {' | '.join(cells)} |")
+
+
+if __name__ == "__main__":
+    main()
