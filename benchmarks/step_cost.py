@@ -23,7 +23,7 @@ BATCHES = (8, 64, 512, 2048)
 TAU = 0.5  # mid-schedule temperature
 
 
-def median_ms(run: Callable[[], object], repeats: int, warmup: int = 3) -> float:
+def median_ms(run: Callable[[], object], repeats: int, warmup: int = 5) -> float:
     """Median wall time of `run` in milliseconds, after `warmup` untimed calls."""
     for _ in range(warmup):
         run()
