@@ -165,6 +165,14 @@ def temperature(step: int, total_steps: int, config: TrainConfig) -> float:
     return config.tau_start * ratio ** (step / (total_steps - 1))
 
 
+def batch_loss(
+    model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, tau: float, generator: torch.Generator
+) -> torch.Tensor:
+    """The training objective: mean cross-entropy over the batch's scored (non-pad) labels."""
+    logits = model(inputs, tau, generator)  # (B, T, L)
+    return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=0)
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, chunk: int = 4096) -> dict:
     """Token accuracy over scored positions and exact match over whole sequences (discrete model)."""
@@ -216,8 +224,7 @@ def train(config: TrainConfig, out: Path, resume: bool = False, quiet: bool = Fa
         for batch in range(steps_per_epoch):
             index = order[batch * config.batch_size : (batch + 1) * config.batch_size]
             tau = temperature(epoch * steps_per_epoch + batch, total_steps, config)
-            logits = model(train_x[index], tau, generator)  # (B, T, L)
-            loss = F.cross_entropy(logits.flatten(0, 1), train_y[index].flatten(), ignore_index=0)
+            loss = batch_loss(model, train_x[index], train_y[index], tau, generator)
             loss_value = loss.item()
             if not math.isfinite(loss_value):
                 raise ValueError(
