@@ -7,9 +7,7 @@ model is trained briefly (speed does not depend on accuracy). Prints one table.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 from transformer_programs.program.codegen import generate
@@ -18,15 +16,12 @@ from transformer_programs.program.interpret import run_batch
 from transformer_programs.program.verify import load_program
 from transformer_programs.train import TrainConfig, load_run, train
 
+from timing import median_seconds  # benchmarks/timing.py, beside this script
+
 
 def rate(function, n: int, repeats: int) -> float:
     """Median sequences per second of `function()` processing `n` sequences."""
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        seconds.append(time.perf_counter() - started)
-    return n / statistics.median(seconds)
+    return n / median_seconds(function, repeats)
 
 
 def main() -> None:

@@ -9,30 +9,22 @@ python benchmarks/step_cost.py [--threads 2] [--steps 15]
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 
 from transformer_programs.model import ProgramConfig, TransformerProgram
-from transformer_programs.train import TrainConfig, build_dataset, model_config
+from transformer_programs.train import TrainConfig, batch_loss, build_dataset, model_config
+
+from timing import median_seconds  # benchmarks/timing.py, beside this script
 
 BATCHES = (8, 64, 512, 2048)
 TAU = 0.5  # mid-schedule temperature
 
 
-def median_ms(run: Callable[[], object], repeats: int, warmup: int = 5) -> float:
-    """Median wall time of `run` in milliseconds, after `warmup` untimed calls."""
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return 1000 * statistics.median(times)
+def median_ms(run: Callable[[], object], repeats: int) -> float:
+    """Median wall time of `run` in milliseconds, after 5 untimed calls (allocator, caches)."""
+    return 1000 * median_seconds(run, repeats, warmup=5)
 
 
 def main() -> None:
@@ -51,8 +43,7 @@ def main() -> None:
 
     def loss_of(batch: int) -> torch.Tensor:
         index = torch.randint(0, len(inputs), (batch,), generator=generator)
-        logits = model(inputs[index], TAU, generator)  # (B, T, L)
-        return F.cross_entropy(logits.flatten(0, 1), labels[index].flatten(), ignore_index=0)
+        return batch_loss(model, inputs[index], labels[index], TAU, generator)
 
     def step(batch: int) -> None:
         loss = loss_of(batch)
