@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from transformer_programs.model.layers import NumericalMLP, tie_break_rank
+from transformer_programs.model.layers import NumericalMLP, discrete_match, key_mask, tie_break_rank
 from transformer_programs.model.program_model import ProgramConfig, TransformerProgram, variable_layout
 
 CONFIGS = {
@@ -200,3 +200,36 @@ def test_numerical_mlp_reads_one_row_per_count_and_interpolates_between():
     mlp.logits(soft)[0, 0, 0].backward()
     assert mlp.count_rows.grad[0, 2, 0] == 0.5 and mlp.count_rows.grad[0, 3, 0] == 0.5
     assert soft.grad[0, 0] == rows[0, 3, 0] - rows[0, 2, 0]
+
+
+@pytest.mark.parametrize("kind", ["sharp", "soft"])
+def test_gumbel_sample_at_low_temperature_reads_a_matching_key(kind):
+    """As τ falls a Gumbel-softmax sample becomes a draw from softmax(logits), not their argmax:
+    a non-matching key must sit far enough below a match that the draw (almost) never lands on it.
+
+    Soft logits put a non-match 13.8 below a match, less under 1 of rank: never, here. Sharp ones
+    put it 2 * max_len + 2 below, less up to 2 * max_len - 2 of rank, so a near non-match can
+    outdraw a far match with weight e^-4: rarely (2 of 9,216 reads here).
+    """
+    length, d = 8, 9
+    config = ProgramConfig(n_tokens=d, n_labels=6, max_len=length, layers=1, heads_cat=4, heads_num=0,
+                           mlps_cat=0, mlps_num=0, causal=True, attention=kind)
+    head = TransformerProgram(config).blocks[0].cat_attn.double()
+    gen = torch.Generator().manual_seed(0)
+    table = torch.randint(0, d, (4, d), generator=gen)  # (H, query value): the matched key value
+    with torch.no_grad():
+        head.predicate.logits.copy_(1e3 * torch.nn.functional.one_hot(table, d))  # every sample is the table
+    tokens = batch(n=512, length=length, n_tokens=5, seed=2)  # few values: queries see several matches
+    values = torch.randint(0, 5, (4, *tokens.shape), generator=gen)  # (H, B, T): each head's own q = k
+    one_hot = torch.nn.functional.one_hot(values, d).double()  # (H, B, T, d)
+    positions = torch.nn.functional.one_hot(torch.arange(length), d).double().expand_as(one_hot)  # (H, B, T, d)
+    valid = tokens != 0  # (B, T)
+    with torch.no_grad():
+        read = head.relaxed(one_hot, one_hot, positions, valid, 1e-4, gen).argmax(-1)  # (H, B, T): key read
+    match = discrete_match(values.transpose(0, 1), values.transpose(0, 1), table, key_mask(valid, True))  # (B, H, q, k)
+    read = read.transpose(0, 1)  # (B, H, T)
+    read_matches = match.gather(-1, read[..., None]).squeeze(-1)  # (B, H, T)
+    fallback = ~match.any(-1) & (read == 0)  # (B, H, T): no match anywhere, BOS read
+    queries = valid[:, None, :].expand_as(read)
+    stray = 1 - (read_matches | fallback)[queries].double().mean().item()
+    assert stray <= {"soft": 0.0, "sharp": 1e-3}[kind]

@@ -124,7 +124,7 @@ class CategoricalAttention(nn.Module):
     def __init__(self, n_heads: int, n_vars: int, d: int, causal: bool, max_len: int, soft: bool):
         super().__init__()
         self.causal = causal
-        self.soft = soft  # relaxed logits: log(match) / sqrt(d) (the paper's) or scaled match (sharp)
+        self.soft = soft  # relaxed logits: log(match) (the paper's, there / sqrt(d)) or scaled match (sharp)
         self.max_len = max_len  # scales the tie-break rank, so padding never changes attention
         self.query = VariableSelector(n_heads, n_vars)
         self.key = VariableSelector(n_heads, n_vars)
@@ -141,13 +141,16 @@ class CategoricalAttention(nn.Module):
         score = torch.cat([bos, score[..., 1:]], dim=-1)  # (H, B, query, key)
         # Either way a match outweighs any rank and among matches the nearest wins
         # (docs/semantics.md); the two differ in how hard attention is at high temperature.
-        length, d = q.shape[2], q.shape[3]
+        length = q.shape[2]
         rank = tie_break_rank(length).to(q.dtype)  # (query, key)
         if self.soft:
-            # The paper's code: weights proportional to the soft match, so while the temperature
-            # is high a query averages over every likely match. The scaled rank, below 1, only
-            # orders matches.
-            logits = (torch.log(score + MATCH_FLOOR) - rank / (2 * self.max_len + 2)) / d**0.5  # (H, B, query, key)
+            # As in the paper's code, log-match logits: while the temperature is high a query
+            # averages over every likely match. The scaled rank, below 1, only orders matches.
+            # Unlike it, not divided by sqrt(d): as tau falls a Gumbel sample is a draw from
+            # softmax(logits), where a non-match divided by sqrt(16) kept weight 1e-6 ** (1/4),
+            # about 0.03 of a match's, and a trained dyck2 model read non-matching keys in
+            # 13-18% of its samples; the paper's 1e-20 floor overflows our gradients.
+            logits = torch.log(score + MATCH_FLOOR) - rank / (2 * self.max_len + 2)  # (H, B, query, key)
         else:
             # Sharp: a match is worth more than any rank, so from the start a query reads
             # (a sample near) its nearest match.
