@@ -209,7 +209,7 @@ def test_gumbel_sample_at_low_temperature_reads_a_matching_key(kind):
 
     Soft logits put a non-match 13.8 below a match, less under 1 of rank: never, here. Sharp ones
     put it 2 * max_len + 2 below, less up to 2 * max_len - 2 of rank, so a near non-match can
-    outdraw a far match with weight e^-4: rarely (2 of 9,216 reads here).
+    outdraw a far match with weight e^-4: rarely (2 of 9,220 reads here).
     """
     length, d = 8, 9
     config = ProgramConfig(n_tokens=d, n_labels=6, max_len=length, layers=1, heads_cat=4, heads_num=0,
@@ -219,8 +219,8 @@ def test_gumbel_sample_at_low_temperature_reads_a_matching_key(kind):
     table = torch.randint(0, d, (4, d), generator=gen)  # (H, query value): the matched key value
     with torch.no_grad():
         head.predicate.logits.copy_(1e3 * torch.nn.functional.one_hot(table, d))  # every sample is the table
-    tokens = batch(n=512, length=length, n_tokens=5, seed=2)  # few values: queries see several matches
-    values = torch.randint(0, 5, (4, *tokens.shape), generator=gen)  # (H, B, T): each head's own q = k
+    tokens = batch(n=512, length=length, seed=2)  # only its padding matters: which keys are visible
+    values = torch.randint(0, 5, (4, *tokens.shape), generator=gen)  # (H, B, T): q = k; 5 values, several matches
     one_hot = torch.nn.functional.one_hot(values, d).double()  # (H, B, T, d)
     positions = torch.nn.functional.one_hot(torch.arange(length), d).double().expand_as(one_hot)  # (H, B, T, d)
     valid = tokens != 0  # (B, T)
