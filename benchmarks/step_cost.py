@@ -1,8 +1,10 @@
 """Where a training step's time goes: batch scaling, forward against backward, float32 against bfloat16.
 
-For `sort` at its default configuration. Prints three tables: milliseconds per step by batch
+For `sort` at its default configuration. Prints four tables: milliseconds per step by batch
 size (the small batches show the op-overhead floor), the forward and backward split at batch
-512, and the two heaviest kernel shapes in float32 and bfloat16. Usage:
+512, the two heaviest kernel shapes in float32 and bfloat16, and (from torch.profiler) what a
+step of 512 spends on the two kernels the method fixes: the per-sequence batched attention
+products and the Gumbel noise of every sample. Usage:
 python benchmarks/step_cost.py [--threads 2] [--steps 15]
 """
 
@@ -12,6 +14,7 @@ import argparse
 from collections.abc import Callable
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 from transformer_programs.model import ProgramConfig, TransformerProgram
 from transformer_programs.train import TrainConfig, batch_loss, build_dataset, model_config
@@ -20,6 +23,27 @@ from timing import median_seconds  # benchmarks/timing.py, beside this script
 
 BATCHES = (8, 64, 512, 2048)
 TAU = 0.5  # mid-schedule temperature
+STEPS_PER_EPOCH = 32  # 16,000 training sequences in batches of 512
+
+
+def fixed_kernel_ms(step: Callable[[], object], head_counts: set[int], batch: int, steps: int) -> dict[str, float]:
+    """Profiled milliseconds per step in attention's batched products and in Gumbel noise draws.
+
+    An attention product is a batched matrix product over (heads x batch) small matrices, in
+    the forward or the backward pass; the noise is every `uniform_` draw of the step.
+    """
+    attention_batches = {heads * batch for heads in head_counts}
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(steps):
+            step()
+    totals = {"attention products": 0.0, "Gumbel noise": 0.0}
+    for event in prof.key_averages(group_by_input_shape=True):
+        shapes = event.input_shapes
+        if event.key == "aten::bmm" and shapes and shapes[0] and shapes[0][0] in attention_batches:
+            totals["attention products"] += event.self_cpu_time_total
+        elif event.key == "aten::uniform_":
+            totals["Gumbel noise"] += event.self_cpu_time_total
+    return {name: microseconds / 1000 / steps for name, microseconds in totals.items()}
 
 
 def median_ms(run: Callable[[], object], repeats: int) -> float:
@@ -59,6 +83,12 @@ def main() -> None:
     forward = median_ms(lambda: loss_of(512), args.steps)
     whole = median_ms(lambda: step(512), args.steps)
     print(f"\n| batch 512 | forward ms | backward + Adam ms |\n|---|---|---|\n| | {forward:.1f} | {whole - forward:.1f} |")
+
+    heads = {model.config.heads_cat, model.config.heads_num} - {0}
+    fixed = fixed_kernel_ms(lambda: step(512), heads, 512, args.steps)
+    print(f"\n| step of 512 | ms (profiled) | s per epoch of {STEPS_PER_EPOCH} steps |\n|---|---|---|")
+    for name, ms in {**fixed, "whole step (unprofiled)": whole}.items():
+        print(f"| {name} | {ms:.1f} | {ms * STEPS_PER_EPOCH / 1000:.2f} |")
 
     print("\n| kernel | float32 us | bfloat16 us |\n|---|---|---|")
     for name, shapes, op in [
