@@ -11,6 +11,7 @@ python benchmarks/step_cost.py [--threads 2] [--steps 15]
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 
 import torch
@@ -23,7 +24,6 @@ from timing import median_seconds  # benchmarks/timing.py, beside this script
 
 BATCHES = (8, 64, 512, 2048)
 TAU = 0.5  # mid-schedule temperature
-STEPS_PER_EPOCH = 32  # 16,000 training sequences in batches of 512
 
 
 def fixed_kernel_ms(step: Callable[[], object], head_counts: set[int], batch: int, steps: int) -> dict[str, float]:
@@ -84,11 +84,12 @@ def main() -> None:
     whole = median_ms(lambda: step(512), args.steps)
     print(f"\n| batch 512 | forward ms | backward + Adam ms |\n|---|---|---|\n| | {forward:.1f} | {whole - forward:.1f} |")
 
+    steps_per_epoch = math.ceil(len(inputs) / config.batch_size)  # as the trainer counts them
     heads = {model.config.heads_cat, model.config.heads_num} - {0}
     fixed = fixed_kernel_ms(lambda: step(512), heads, 512, args.steps)
-    print(f"\n| step of 512 | ms (profiled) | s per epoch of {STEPS_PER_EPOCH} steps |\n|---|---|---|")
+    print(f"\n| step of 512 | ms (profiled) | s per epoch of {steps_per_epoch} steps |\n|---|---|---|")
     for name, ms in {**fixed, "whole step (unprofiled)": whole}.items():
-        print(f"| {name} | {ms:.1f} | {ms * STEPS_PER_EPOCH / 1000:.2f} |")
+        print(f"| {name} | {ms:.1f} | {ms * steps_per_epoch / 1000:.2f} |")
 
     print("\n| kernel | float32 us | bfloat16 us |\n|---|---|---|")
     for name, shapes, op in [
