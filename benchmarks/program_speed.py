@@ -14,7 +14,9 @@ from transformer_programs.program.codegen import generate
 from transformer_programs.program.extract import extract
 from transformer_programs.program.interpret import run_batch
 from transformer_programs.program.verify import load_program
-from transformer_programs.train import TrainConfig, load_run, train
+from transformer_programs.config import TrainConfig
+from transformer_programs.runs import load_run
+from transformer_programs.train import train
 
 from timing import median_seconds  # benchmarks/timing.py, beside this script
 

@@ -18,7 +18,10 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from transformer_programs.model import ProgramConfig, TransformerProgram
-from transformer_programs.train import TrainConfig, batch_loss, build_dataset, model_config
+from transformer_programs.config import TrainConfig
+from transformer_programs.data import build_dataset
+from transformer_programs.runs import model_config
+from transformer_programs.train import batch_loss
 
 from timing import median_seconds  # benchmarks/timing.py, beside this script
 

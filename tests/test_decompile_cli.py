@@ -7,14 +7,16 @@ import sys
 import pytest
 
 from transformer_programs.cli import main
-from transformer_programs.train import load_run
+from transformer_programs.runs import load_run
 
+# sort and dyck1 over small input spaces (120 and 256 inputs), so every input is verified
 TRAINED = {
-    "sort": ["--epochs", "3", "--n-examples", "1500"],  # 3 layers, numerical values compound
-    "dyck1": ["--epochs", "2", "--n-examples", "1500", "--layers", "2"],  # causal
-    "induction": ["--epochs", "3", "--n-examples", "1500"],  # causal, categorical heads only
-    "addition_hints": ["--epochs", "2", "--n-examples", "1500", "--layers", "1", "--n-embed-vars", "2"],
+    "sort": ["--epochs", "3", "--n-examples", "120", "--vocab-size", "3", "--train-lengths", "1-4"],  # 3 layers
+    "dyck1": ["--epochs", "2", "--n-examples", "256", "--layers", "2", "--train-lengths", "8"],  # causal
+    "induction": ["--epochs", "3", "--n-examples", "1500"],  # causal, categorical heads only; sampled
+    "addition_hints": ["--epochs", "2", "--n-examples", "1500", "--layers", "1", "--n-embed-vars", "2"],  # sampled
 }
+SPACE_SIZES = {"sort": 120, "dyck1": 256}
 
 
 @pytest.mark.parametrize("task", TRAINED)
@@ -26,7 +28,10 @@ def test_train_with_program_verifies_with_no_disagreement(task, tmp_path, capsys
     assert "0 disagreements" in printed
     report = json.loads((out / "verification.json").read_text())
     assert report["disagreements"] == 0
-    assert report["inputs"] >= 300 + report["random_inputs"]  # val + test + random
+    if task in SPACE_SIZES:
+        assert report["exhaustive"] and report["inputs"] == SPACE_SIZES[task]
+    else:
+        assert not report["exhaustive"] and report["inputs"] >= 300 + report["random_inputs"]  # val + test + random
     results = json.loads((out / "results.json").read_text())
     assert report["program_accuracy"]["test"] == pytest.approx(results["test"]["accuracy"])
     assert report["lines"] == (out / "program.py").read_text().count("\n")
@@ -38,7 +43,7 @@ def test_predict_and_a_fresh_interpreter_agree(tmp_path, capsys):
     written = tmp_path / "elsewhere" / "sorter.py"
     assert main(["decompile", str(out), "--out", str(written)]) == 0
     capsys.readouterr()
-    tokens = ["<s>", "3", "1", "2", "</s>"]
+    tokens = ["<s>", "2", "0", "1", "</s>"]
     run = load_run(out)
     expected = run.label_vocab.decode(run.model.predict(run.input_vocab.encode([tokens], len(tokens)))[0].tolist())
     fresh = subprocess.run(
@@ -52,7 +57,8 @@ def test_predict_and_a_fresh_interpreter_agree(tmp_path, capsys):
 
 def test_predict_rejects_unknown_tokens_in_one_line(tmp_path, capsys):
     out = tmp_path / "hist"
-    assert main(["train", "hist", "--out", str(out), "--quiet", "--epochs", "1", "--n-examples", "300", "--program"]) == 0
+    flags = ["--epochs", "1", "--n-examples", "120", "--vocab-size", "3", "--train-lengths", "1-4", "--program"]
+    assert main(["train", "hist", "--out", str(out), "--quiet", *flags]) == 0
     capsys.readouterr()
     assert main(["predict", str(out), "<s>", "not-a-token"]) == 2
     err = capsys.readouterr().err.strip()

@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from transformer_programs import cli
+from transformer_programs import cli, runio
+from transformer_programs.config import TrainConfig
 from transformer_programs.experiments import report
 from transformer_programs.experiments.runner import Trial, run_trials
 from transformer_programs.experiments.sweep import best_configuration, grid_trials, run_sweep
-from transformer_programs.train import TrainConfig, load_run, train
+from transformer_programs.runs import load_run
+from transformer_programs.train import train
 
 TINY = ["--epochs", "2", "--n-examples", "300", "--quiet"]
 SWEEP_COLUMNS = ["trial", "task", "layers", "heads", "mlps", "heads_cat", "heads_num", "mlps_cat", "mlps_num",
@@ -100,8 +102,10 @@ def test_interrupted_sweep_resumes_without_repeating_trials(ray_session, tmp_pat
     half = grid_trials(base, *grid)[2]
     half_dir = out / "trials" / half.name
     train(half.config, half_dir, quiet=True)
-    checkpoint = json.loads((half_dir / "checkpoint.json").read_text())
-    (half_dir / "checkpoint.json").write_text(json.dumps({**checkpoint, "metrics": checkpoint["metrics"][:1], "best_epoch": 1}))
+    path = half_dir / "checkpoint.safetensors"
+    record = json.loads(runio.read_metadata(path)["record"])
+    half_done = json.dumps({**record, "metrics": record["metrics"][:1], "best_epoch": 1})
+    runio.save_tensors(path, runio.load_tensors(path), metadata={"record": half_done})
     (half_dir / "model.safetensors").unlink()
     (half_dir / "results.json").unlink()
 
@@ -112,7 +116,7 @@ def test_interrupted_sweep_resumes_without_repeating_trials(ray_session, tmp_pat
     for name, stamp in stamps.items():  # finished trials were not trained again
         assert (out / "trials" / name / "model.safetensors").stat().st_mtime_ns == stamp
     epochs = read_csv(half_dir / "metrics.csv")
-    assert len(epochs) == 2 and float(epochs[0]["seconds"]) == checkpoint["metrics"][0]["seconds"]  # continued
+    assert len(epochs) == 2 and float(epochs[0]["seconds"]) == record["metrics"][0]["seconds"]  # continued
     with pytest.raises(ValueError, match="different experiment"):
         run_sweep(replace(base, epochs=3), *grid, out, quiet=True)
 

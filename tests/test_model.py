@@ -191,10 +191,13 @@ def test_numerical_mlp_reads_one_row_per_count_and_interpolates_between():
     assert torch.equal(logits[0, 2], rows[0, 4]) and torch.equal(logits[0, 3], rows[0, 4])  # beyond: last row
     assert torch.allclose(logits[1, 1], (rows[1, 2] + rows[1, 3]) / 2)
     assert torch.allclose(logits[1, 2], 0.75 * rows[1, 3] + 0.25 * rows[1, 4])
-    # the discrete table is the argmax row of each count, the last row for larger counts
+    # the discrete table is the argmax row of each count up to the last row, which larger counts read
     tables = mlp.table([6, 2])
-    assert tables[0].tolist() == [int(rows[0, min(x, 4)].argmax()) for x in range(7)]
+    assert tables[0].tolist() == [int(rows[0, x].argmax()) for x in range(5)]
     assert tables[1].tolist() == [int(rows[1, x].argmax()) for x in range(3)]
+    counts = torch.tensor([[[0] * 3, [4] * 3, [5] * 3, [6] * 3]])  # (B, T, N): every variable 0, 4, 5, 6
+    last = int(tables[0][-1])
+    assert mlp.discrete(counts, [6, 6])[0, :, 0].tolist() == [int(tables[0][0]), last, last, last]  # bound per MLP
     # a soft count passes gradient to both neighbouring rows and to the count itself
     soft = torch.tensor([[2.5], [0.0]], requires_grad=True)
     mlp.logits(soft)[0, 0, 0].backward()

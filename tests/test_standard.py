@@ -9,7 +9,10 @@ import torch
 
 from transformer_programs.model import build_model
 from transformer_programs.model.standard import StandardConfig, StandardTransformer
-from transformer_programs.train import TrainConfig, build_dataset, evaluate, load_run, train
+from transformer_programs.config import TrainConfig
+from transformer_programs.data import build_dataset
+from transformer_programs.runs import load_run
+from transformer_programs.train import evaluate, train
 
 
 @pytest.fixture

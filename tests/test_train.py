@@ -8,14 +8,17 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from transformer_programs import runio
 from transformer_programs import train as train_module
 from transformer_programs.cli import main
-from transformer_programs.train import TrainConfig, load_run, temperature, train
+from transformer_programs.config import TrainConfig
+from transformer_programs.runs import load_run
+from transformer_programs.train import temperature, train
 
 
 def test_temperature_anneals_geometrically_from_start_to_end():
     config = TrainConfig(task="hist").resolved()
-    taus = [temperature(step, 101, config) for step in range(101)]
+    taus = [temperature(step, 101, config.tau_start, config.tau_end) for step in range(101)]
     assert taus[0] == pytest.approx(3.0) and taus[-1] == pytest.approx(0.01)
     ratios = [b / a for a, b in zip(taus, taus[1:])]
     assert max(ratios) == pytest.approx(min(ratios))
@@ -181,8 +184,10 @@ def test_resuming_from_an_incomplete_checkpoint_is_a_one_line_error(tmp_path, ca
     out = tmp_path / "run"
     args = ["train", "hist", "--epochs", "2", "--n-examples", "300", "--out", str(out), "--quiet"]
     assert main(args) == 0
-    record = json.loads((out / "checkpoint.json").read_text())
-    (out / "checkpoint.json").write_text(json.dumps({"metrics": record["metrics"]}))  # no best epoch
+    checkpoint = out / "checkpoint.safetensors"
+    record = json.loads(runio.read_metadata(checkpoint)["record"])
+    incomplete = json.dumps({"metrics": record["metrics"]})  # no best epoch
+    runio.save_tensors(checkpoint, runio.load_tensors(checkpoint), metadata={"record": incomplete})
     assert main(args + ["--resume"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("tprog: error: ") and "incomplete" in err and "\n" not in err

@@ -8,75 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from .model.program_model import ATTENTION_KINDS
-from .train import ARCH_FIELDS, TrainConfig
+from .arguments import add_arch_arguments, add_train_arguments, train_config
 
 EXIT_USAGE = 2
-
-
-def lengths(text: str) -> tuple[int, int]:
-    """A content-length range written `A-B` (or a single `N` for N-N)."""
-    try:
-        low, _, high = text.partition("-")
-        pair = (int(low), int(high or low))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"length range {text!r} must look like 1-10") from None
-    if pair[0] < 1 or pair[0] > pair[1]:
-        raise argparse.ArgumentTypeError(f"length range {text!r} needs 1 <= A <= B")
-    return pair
-
-
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags shared by every command that trains (train, sweep, lengthgen)."""
-    parser.add_argument("--model", default="program", help="program (default) or standard (baseline)")
-    parser.add_argument("--epochs", type=int, help="default: 250 (program), 100 (standard)")
-    parser.add_argument("--lr", type=float, help="default: 5e-2 (program), 3e-4 (standard)")
-    parser.add_argument("--batch-size", type=int, help="default: 512 (program), 50 (standard)")
-    parser.add_argument("--tau-start", type=float, default=3.0, help="initial Gumbel temperature")
-    parser.add_argument("--tau-end", type=float, default=0.01, help="final Gumbel temperature")
-    parser.add_argument("--n-examples", type=int, default=20000, help="unique examples, split 80/10/10")
-    parser.add_argument("--vocab-size", type=int, help="content symbols (default: the task's, see `tprog tasks`)")
-    parser.add_argument("--train-lengths", type=lengths, help="content lengths of train/val, e.g. 1-10")
-    parser.add_argument("--test-lengths", type=lengths, help="content lengths of test, e.g. 11-20")
-    parser.add_argument("--max-len", type=int, help="position range (default: longest sequence)")
-    parser.add_argument("--reverse-sum", action="store_true", help="addition: least significant digit first")
-    parser.add_argument("--n-embed-vars", type=int, default=0, help="learned categorical embeddings")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
-    """Per-layer sizes; default: the task's best configuration from the paper."""
-    parser.add_argument("--layers", type=int)
-    parser.add_argument("--heads-cat", type=int, help="categorical attention heads per layer")
-    parser.add_argument("--heads-num", type=int, help="numerical attention heads per layer")
-    parser.add_argument("--mlps-cat", type=int, help="categorical MLPs per layer")
-    parser.add_argument("--mlps-num", type=int, help="numerical MLPs per layer")
-    kinds = " or ".join(ATTENTION_KINDS)
-    parser.add_argument("--attention", help=f"relaxed attention while training, {kinds} (default: the task's)")
-
-
-def train_config(args: argparse.Namespace, task: str, **overrides) -> TrainConfig:
-    """A TrainConfig from parsed flags."""
-    values = {name: getattr(args, name, None) for name in (*ARCH_FIELDS, "attention")}
-    values.update(
-        task=task,
-        model=args.model,
-        seed=getattr(args, "seed", 0),
-        epochs=args.epochs,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        tau_start=args.tau_start,
-        tau_end=args.tau_end,
-        n_examples=args.n_examples,
-        vocab_size=args.vocab_size,
-        train_lengths=args.train_lengths,
-        test_lengths=args.test_lengths,
-        max_len=args.max_len,
-        reverse_sum=args.reverse_sum,
-        n_embed_vars=args.n_embed_vars,
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -108,7 +42,11 @@ def print_results(results: dict, out: Path) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
-    out = Path(args.out or f"runs/{args.task}-seed{args.seed}")
+    if args.out == "":
+        raise ValueError("--out is empty; name a run directory or leave --out out for runs/TASK-seedS")
+    if args.program and args.model != "program":
+        raise ValueError(f"--program decompiles Transformer Programs; a --model {args.model} run has no program")
+    out = Path(args.out if args.out is not None else f"runs/{args.task}-seed{args.seed}")
     results = train(train_config(args, args.task), out, resume=args.resume, quiet=args.quiet)
     print_results(results, out)
     if args.program:
@@ -117,8 +55,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .train import evaluate, load_run
+    from .program.decompile import check_program_current
+    from .runs import load_run
+    from .train import evaluate
 
+    check_program_current(Path(args.run_dir))
     run = load_run(Path(args.run_dir))
     data = run.dataset
     results = {name: evaluate(run.model, *data.tensors[name]) for name in ("train", "val", "test")}
@@ -129,15 +70,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def decompile_and_report(run_dir: Path, out: Path | None) -> int:
-    from .program.verify import decompile_run
+    from .program.decompile import decompile_run
 
-    report = decompile_run(run_dir, out)
-    acc = report["program_accuracy"]
-    print(
-        f"{report['program_path']}: {report['lines']} lines, {report['inputs']} inputs verified, "
-        f"{report['disagreements']} disagreements; program accuracy val {acc['val']:.4f}, test {acc['test']:.4f}"
-    )
-    return 0 if report["disagreements"] == 0 else 1
+    record = decompile_run(run_dir, out)
+    checked = f"all {record['inputs']:,} inputs (exhaustive)" if record["exhaustive"] else f"{record['inputs']:,} inputs"
+    for report in record["programs"].values():
+        print(f"{report['path']}: {report['lines']} lines, verified on {checked}, {report['disagreements']} disagreements")
+    if record["disagreements"]:
+        first = next(r["first_disagreement"] for r in record["programs"].values() if r["first_disagreement"])
+        print(f"tprog: a program disagrees with the model; nothing was replaced (see {run_dir}/verification-failed.json); "
+              f"smallest input: {first['tokens']}", file=sys.stderr)
+        return 1
+    accuracy = record["program_accuracy"]
+    print(f"program accuracy val {accuracy['val']:.4f}, test {accuracy['test']:.4f}")
+    return 0
 
 
 def cmd_decompile(args: argparse.Namespace) -> int:
@@ -145,10 +91,28 @@ def cmd_decompile(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .program.verify import predict_run
+    from .program.decompile import predict_run
 
     print(" ".join(predict_run(Path(args.run_dir), args.tokens)))
     return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from .prune import PruneConfig, prune
+
+    config = PruneConfig(
+        max_drop=args.max_drop, gate_epochs=args.gate_epochs, penalty=args.penalty,
+        finetune_epochs=args.finetune_epochs, seed=args.seed,
+    )
+    out = Path(args.out)
+    results = prune(Path(args.run_dir), out, config, quiet=args.quiet)
+    pruning = results["pruning"]
+    kept, total = pruning["kept"], pruning["of"]
+    before = pruning["before"]
+    print(f"{out}: kept {kept['parts']} of {total['parts']} parts and {kept['reads']} of {total['reads']} "
+          f"classifier reads; accuracy val {before['val']:.4f} -> {results['val']['accuracy']:.4f}, "
+          f"test {before['test']:.4f} -> {results['test']['accuracy']:.4f}")
+    return decompile_and_report(out, None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,6 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--out", help="program file (default: RUN_DIR/program.py)")
     p.set_defaults(func=cmd_decompile)
+
+    p = sub.add_parser("prune", help="remove parts of a trained run, into a new run with a shorter program")
+    p.add_argument("run_dir")
+    p.add_argument("--out", required=True, help="the new run directory (must not exist or be empty)")
+    p.add_argument("--max-drop", type=float, default=0.001,
+                   help="validation accuracy (absolute) the pruned model may lose (default 0.001)")
+    p.add_argument("--gate-epochs", type=int, default=0, help="epochs of gated fine-tuning first (default 0)")
+    p.add_argument("--penalty", type=float, default=0.2, help="gated fine-tuning: price of an open gate")
+    p.add_argument("--finetune-epochs", type=int, default=0,
+                   help="epochs of fine-tuning after each greedy removal (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fine-tunings' samples")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_prune)
 
     p = sub.add_parser("predict", help="run a run's program on tokens")
     p.add_argument("run_dir")

@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from .config import TrainConfig, task_spec
 from .tasks.base import Example, TaskSpec, check_lengths
+from .vocab import Vocab
 
 MIN_ROUND, MAX_ROUND = 1 << 10, 1 << 17  # examples sampled per round (bounds memory)
 PATIENCE = 8  # rounds in a row that find no new input (each twice the last) before giving up
@@ -168,3 +171,43 @@ def make_splits(
         if not test:
             raise ValueError(f"no unique {task.name} test inputs with lengths {test_lengths}")
     return Splits(train=_to_split(train), val=_to_split(val), test=_to_split(test), notes=notes)
+
+
+@dataclass
+class Dataset:
+    """Splits as strings and as padded id tensors, with their vocabularies."""
+
+    splits: Splits
+    input_vocab: Vocab
+    label_vocab: Vocab
+    max_len: int  # longest sequence of any split: the model's position range
+    tensors: dict[str, tuple[torch.Tensor, torch.Tensor]]  # split -> (inputs, labels), (N, max_len)
+
+
+def build_dataset(config: TrainConfig) -> Dataset:
+    """Generate the run's data (deterministic from its seed) and encode it."""
+    spec = task_spec(config)
+    splits = make_splits(
+        spec,
+        n_examples=config.n_examples,
+        seed=config.seed,
+        vocab_size=config.vocab_size,
+        train_lengths=config.train_lengths,
+        test_lengths=config.test_lengths,
+    )
+    longest_content = max(config.train_lengths[1], (config.test_lengths or (0, 0))[1])
+    input_vocab = Vocab.build(spec.input_tokens(config.vocab_size, longest_content))
+    label_vocab = Vocab.build(spec.label_tokens(config.vocab_size, longest_content))
+    named = {"train": splits.train, "val": splits.val, "test": splits.test}
+    longest = max(len(seq) for split in named.values() for seq in split.inputs)
+    if config.max_len is not None and config.max_len < longest:
+        raise ValueError(
+            f"--max-len {config.max_len} is shorter than the longest sequence ({longest} tokens); "
+            f"use at least {longest}"
+        )
+    max_len = config.max_len or longest
+    tensors = {
+        name: (input_vocab.encode(split.inputs, max_len), label_vocab.encode(split.labels, max_len))
+        for name, split in named.items()
+    }
+    return Dataset(splits, input_vocab, label_vocab, max_len, tensors)

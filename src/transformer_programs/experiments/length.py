@@ -8,7 +8,8 @@ from itertools import product
 from pathlib import Path
 
 from .. import runio
-from ..train import TrainConfig, task_spec
+from ..arguments import train_config
+from ..config import TrainConfig, task_spec
 from . import report
 from .runner import Trial, add_experiment_arguments, int_list, run_command, run_trials
 
@@ -139,7 +140,6 @@ def add_lengthgen_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_lengthgen(args: argparse.Namespace) -> int:
     """`tprog lengthgen`: run or resume a length-generalization study."""
-    from ..cli import train_config
 
     if args.train_lengths or args.test_lengths:
         raise ValueError("lengthgen sets the lengths itself: use --train-max and --test-extra")

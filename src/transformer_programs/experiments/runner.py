@@ -19,7 +19,8 @@ import torch
 from tqdm import tqdm
 
 from .. import runio
-from ..train import TrainConfig
+from ..arguments import add_train_arguments
+from ..config import TrainConfig
 
 RESULT_COLUMNS = ("status", "val_accuracy", "test_accuracy", "train_accuracy", "seconds", "error")
 NUMERIC_RESULTS = ("val_accuracy", "test_accuracy", "train_accuracy", "seconds")
@@ -265,7 +266,6 @@ def run_command(run: Callable[[], list[dict]], total: int, out: Path, summary: s
 
 def add_experiment_arguments(parser, out_help: str) -> None:
     """The flags every Ray experiment shares: seeds, output directory, cluster, training flags."""
-    from ..cli import add_train_arguments
 
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 for each setting (default: 5)")
     parser.add_argument("--out", help=f"{out_help}; rerun the same command to resume")

@@ -8,7 +8,8 @@ from itertools import product
 from pathlib import Path
 
 from .. import runio
-from ..train import TrainConfig
+from ..arguments import train_config
+from ..config import TrainConfig
 from . import report
 from .runner import Trial, add_experiment_arguments, int_list, run_command, run_trials
 
@@ -155,7 +156,6 @@ def add_sweep_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """`tprog sweep`: run or resume a grid search and print where its summary is."""
-    from ..cli import train_config
 
     default_mlps = "1" if args.model == "standard" else PAPER_GRID["mlps"]
     grid = [

@@ -262,15 +262,17 @@ class NumericalMLP(nn.Module):
         return relaxed_one_hot(self.logits(x), tau, gen)  # (M, n, d)
 
     def table(self, bounds: list[int]) -> list[torch.Tensor]:
-        """Per MLP, its output id for every input 0..bound (the largest reachable input)."""
-        x = torch.arange(max(bounds) + 1, dtype=self.count_rows.dtype)  # (X,)
+        """Per MLP, its output id for every input 0..min(bound, max_count), bound being the
+        largest reachable input: larger counts read the last row, so they give the last entry."""
+        x = torch.arange(min(max(bounds), self.max_count) + 1, dtype=self.count_rows.dtype)  # (X,)
         outputs = self.logits(x.expand(len(bounds), -1)).argmax(-1)  # (M, X)
-        return [outputs[m, : bound + 1] for m, bound in enumerate(bounds)]  # M x (bound+1,)
+        return [outputs[m, : min(bound, self.max_count) + 1] for m, bound in enumerate(bounds)]  # M x (X_m,)
 
     def discrete(self, num: torch.Tensor, bounds: list[int]) -> torch.Tensor:
         """Discrete path, by table lookup: num (B, T, N) int64 -> (B, T, M) ids."""
         x = gather_vars(num, self.source.choice())  # (B, M, T)
-        outputs = [table[x[:, m]] for m, table in enumerate(self.table(bounds))]  # M x (B, T)
+        tables = self.table(bounds)
+        outputs = [table[x[:, m].clamp(max=len(table) - 1)] for m, table in enumerate(tables)]  # M x (B, T)
         return torch.stack(outputs, dim=-1)  # (B, T, M)
 
 

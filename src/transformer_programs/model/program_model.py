@@ -9,7 +9,7 @@ Its rules are written down in docs/semantics.md.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +48,10 @@ class ProgramConfig:
     # from the start; "soft" (the paper's log-match logits) averages over likely matches while
     # the temperature is high, which dyck2 needs (README, Results) and induction cannot bear.
     attention: str = "sharp"
+    # Pruning (tprog prune), empty for a trained run: layer outputs replaced by a constant value
+    # at every position, and variables the classifier does not read.
+    pruned: dict[str, int] = field(default_factory=dict)
+    unread: list[str] = field(default_factory=list)
 
     @property
     def d(self) -> int:
@@ -58,17 +62,36 @@ class ProgramConfig:
         return asdict(self)
 
 
+def layer_layout(config: ProgramConfig, layer: int) -> list[tuple[str, str]]:
+    """(name, "cat" | "num") of one layer's outputs (heads, then MLPs), in variable order."""
+    layout = [(f"attn_{layer}_{h}", "cat") for h in range(config.heads_cat)]
+    layout += [(f"num_attn_{layer}_{h}", "num") for h in range(config.heads_num)]
+    layout += [(f"mlp_{layer}_{m}", "cat") for m in range(config.mlps_cat)]
+    return layout + [(f"num_mlp_{layer}_{m}", "cat") for m in range(config.mlps_num)]
+
+
 def variable_layout(config: ProgramConfig) -> list[tuple[str, str]]:
     """(name, "cat" | "num") of every variable, in the order of docs/semantics.md."""
     layout = [("tokens", "cat"), ("positions", "cat")]
     layout += [(f"embed_{k}", "cat") for k in range(config.n_embed_vars)]
     layout.append(("ones", "num"))
     for layer in range(config.layers):
-        layout += [(f"attn_{layer}_{h}", "cat") for h in range(config.heads_cat)]
-        layout += [(f"num_attn_{layer}_{h}", "num") for h in range(config.heads_num)]
-        layout += [(f"mlp_{layer}_{m}", "cat") for m in range(config.mlps_cat)]
-        layout += [(f"num_mlp_{layer}_{m}", "cat") for m in range(config.mlps_num)]
+        layout += layer_layout(config, layer)
     return layout
+
+
+def part_names(config: ProgramConfig) -> list[str]:
+    """Every layer output of the model, in variable order."""
+    return [name for layer in range(config.layers) for name, _ in layer_layout(config, layer)]
+
+
+@dataclass
+class Gates:
+    """Training-time weights in [0, 1] (pruning's relaxed gates): of each layer output against its
+    constant (`part_names` order) and of each variable's classifier read (variable order)."""
+
+    parts: torch.Tensor  # (P,)
+    reads: torch.Tensor  # (V,)
 
 
 class Block(nn.Module):
@@ -77,6 +100,14 @@ class Block(nn.Module):
     def __init__(self, config: ProgramConfig, n_cat: int, n_num: int, layer: int):
         super().__init__()
         c, d = config, config.d
+        self.d = d
+        sizes = [c.heads_cat, c.heads_num, c.mlps_cat, c.mlps_num]
+        bounds = [sum(sizes[:n]) for n in range(5)]
+        self.slices = [slice(low, high) for low, high in zip(bounds, bounds[1:])]  # attn, num_attn, mlp, num_mlp
+        # Which outputs pruning keeps, and the constants of the others (TransformerProgram.set_pruning):
+        # derived from the config, so not saved with the weights.
+        self.register_buffer("kept", torch.ones(bounds[-1], dtype=torch.bool), persistent=False)
+        self.register_buffer("constant", torch.zeros(bounds[-1], dtype=torch.long), persistent=False)
         soft = c.attention == "soft"
         self.cat_attn = CategoricalAttention(c.heads_cat, n_cat, d, c.causal, c.max_len, soft) if c.heads_cat else None
         self.num_attn = NumericalAttention(c.heads_num, n_cat, n_num, d, c.causal) if c.heads_num else None
@@ -86,8 +117,34 @@ class Block(nn.Module):
         max_count = min(c.max_len ** (layer + 1), MAX_COUNT_ROWS)
         self.num_mlp = NumericalMLP(c.mlps_num, n_num_mlp_in, d, max_count) if c.mlps_num else None
 
-    def forward(self, chunks: list[torch.Tensor], num: torch.Tensor, valid: torch.Tensor, tau: float, gen):
-        """Relaxed path: categorical chunks (V_c, B, T, d) and num (N, B, T) -> both with this layer's added."""
+    def _relaxed_kept(self, out: torch.Tensor, group: int, keep: torch.Tensor | None) -> torch.Tensor:
+        """Outputs (n, B, T, d) soft one-hots or (n, B, T) counts, mixed with their constants by `keep` (n_outputs,)."""
+        if keep is None:
+            return out
+        part = self.slices[group]
+        weight = keep[part].view(-1, *[1] * (out.dim() - 1))  # (n, 1, 1[, 1])
+        constant = self.constant[part]  # (n,)
+        if out.dim() == 4:
+            constant = F.one_hot(constant, self.d).to(out.dtype)[:, None, None, :]  # (n, 1, 1, d)
+        else:
+            constant = constant.to(out.dtype)[:, None, None]  # (n, 1, 1)
+        return weight * out + (1 - weight) * constant
+
+    def _discrete_kept(self, out: torch.Tensor, group: int) -> torch.Tensor:
+        """Outputs (B, T, n) with pruned ones replaced by their constants."""
+        part = self.slices[group]
+        return torch.where(self.kept[part], out, self.constant[part])
+
+    def forward(self, chunks: list[torch.Tensor], num: torch.Tensor, valid: torch.Tensor, tau: float, gen,
+                keep: torch.Tensor | None = None):
+        """Relaxed path: categorical chunks (V_c, B, T, d) and num (N, B, T) -> both with this layer's added.
+
+        `keep` (n_outputs,) weighs each output against its constant (1: computed, 0: pruned).
+        """
+        if keep is None and not bool(self.kept.all()):
+            keep = self.kept.to(num.dtype)
+        elif keep is not None:
+            keep = keep * self.kept
         _, batch, length, d = chunks[0].shape
         chunks = list(chunks)
         cat_attn, num_attn = self.cat_attn, self.num_attn
@@ -98,39 +155,61 @@ class Block(nn.Module):
             mixed = mix(chunks, torch.cat([s.weights(tau, gen) for s in selectors]))  # (S, B, T, d)
             parts = list(mixed.split([s.logits.shape[0] for s in selectors]))  # each (H, B, T, d)
         if cat_attn:
-            chunks.append(cat_attn.relaxed(*parts[:3], valid, tau, gen))  # (H, B, T, d)
+            out = cat_attn.relaxed(*parts[:3], valid, tau, gen)  # (H, B, T, d)
+            chunks.append(self._relaxed_kept(out, 0, keep))  # (H, B, T, d)
         if num_attn:
             values = (num_attn.value.weights(tau, gen) @ num.flatten(1)).view(-1, batch, length)  # (H, B, T)
             out = num_attn.relaxed(*parts[-2:], values, valid, tau, gen)  # (H, B, T)
-            num = torch.cat([num, out])  # (N + H, B, T)
+            num = torch.cat([num, self._relaxed_kept(out, 1, keep)])  # (N + H, B, T)
         outputs = []
         if self.cat_mlp:
             weights = torch.cat([self.cat_mlp.first.weights(tau, gen), self.cat_mlp.second.weights(tau, gen)])
             a, b = mix(chunks, weights).view(2, -1, batch * length, d)  # 2 x (M, B*T, d)
-            outputs.append(self.cat_mlp.relaxed(a, b, tau, gen))  # (M, B*T, d)
+            out = self.cat_mlp.relaxed(a, b, tau, gen).view(-1, batch, length, d)  # (M, B, T, d)
+            outputs.append(self._relaxed_kept(out, 2, keep))
         if self.num_mlp:
             x = self.num_mlp.source.weights(tau, gen) @ num.flatten(1)  # (M, B*T)
-            outputs.append(self.num_mlp.relaxed(x, tau, gen))  # (M, B*T, d)
+            out = self.num_mlp.relaxed(x, tau, gen).view(-1, batch, length, d)  # (M, B, T, d)
+            outputs.append(self._relaxed_kept(out, 3, keep))
         if outputs:
-            chunks.append(torch.cat(outputs).view(-1, batch, length, d))  # (M, B, T, d)
+            chunks.append(torch.cat(outputs))  # (M, B, T, d)
         return chunks, num
 
     def discrete(self, cat, num, valid, num_bounds):
         """Discrete path: cat (B, T, V) ids, num (B, T, N) int64 -> both with this layer's added."""
-        new_cat = [self.cat_attn.discrete(cat, valid)] if self.cat_attn else []  # (B, T, H)
-        new_num = [self.num_attn.discrete(cat, num, valid)] if self.num_attn else []  # (B, T, H)
+        new_cat = [self._discrete_kept(self.cat_attn.discrete(cat, valid), 0)] if self.cat_attn else []  # (B, T, H)
+        new_num = [self._discrete_kept(self.num_attn.discrete(cat, num, valid), 1)] if self.num_attn else []
         cat, num = torch.cat([cat, *new_cat], dim=2), torch.cat([num, *new_num], dim=2)
-        mlp_out = [self.cat_mlp.discrete(cat)] if self.cat_mlp else []  # (B, T, M)
+        mlp_out = [self._discrete_kept(self.cat_mlp.discrete(cat), 2)] if self.cat_mlp else []  # (B, T, M)
         if self.num_mlp:
             bounds = [num_bounds[i] for i in self.num_mlp.source.choice().tolist()]
-            mlp_out.append(self.num_mlp.discrete(num, bounds))  # (B, T, M)
+            mlp_out.append(self._discrete_kept(self.num_mlp.discrete(num, bounds), 3))  # (B, T, M)
         return torch.cat([cat, *mlp_out], dim=2), num
 
     def numerical_bounds(self, bounds: list[int], max_len: int) -> list[int]:
-        """Largest reachable value of each numerical variable, with this layer's heads added."""
+        """Largest reachable value of each numerical variable, with this layer's heads added (a
+        pruned head's is its constant)."""
         if not self.num_attn:
             return bounds
-        return bounds + [max_len * bounds[i] for i in self.num_attn.value.choice().tolist()]
+        sources = self.num_attn.value.choice().tolist()
+        kept, constant = self.kept[self.slices[1]].tolist(), self.constant[self.slices[1]].tolist()
+        return bounds + [max_len * bounds[i] if k else c for i, k, c in zip(sources, kept, constant)]
+
+
+def _check_pruning(config: ProgramConfig) -> None:
+    """Pruned parts must be layer outputs with a constant in range; unread names must be variables."""
+    kinds = dict(variable_layout(config))
+    parts = set(part_names(config))
+    for name, value in config.pruned.items():
+        if name not in parts:
+            raise ValueError(f"pruned part {name!r} is not a layer output of this model")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"pruned part {name!r} needs a non-negative integer constant, got {value!r}")
+        if kinds[name] == "cat" and value >= config.d:
+            raise ValueError(f"pruned part {name!r}: constant {value} is outside the values 0..{config.d - 1}")
+    unknown = [name for name in config.unread if name not in kinds]
+    if unknown:
+        raise ValueError(f"unread variable {unknown[0]!r} is not a variable of this model")
 
 
 class TransformerProgram(nn.Module):
@@ -156,6 +235,9 @@ class TransformerProgram(nn.Module):
         self.classifier_num = nn.Parameter(torch.zeros(n_num, c.n_labels))  # (N, L)
         self.classifier_bias = nn.Parameter(torch.zeros(c.n_labels))  # (L,)
         nn.init.normal_(self.classifier_cat, std=0.1)
+        self.register_buffer("read_cat", torch.ones(n_cat, dtype=torch.bool), persistent=False)  # (V,)
+        self.register_buffer("read_num", torch.ones(n_num, dtype=torch.bool), persistent=False)  # (N,)
+        self.set_pruning(c.pruned, c.unread)
 
     def _inputs(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids and position ids for a batch, checking the position range."""
@@ -165,8 +247,11 @@ class TransformerProgram(nn.Module):
         positions = torch.arange(length).expand(batch, -1)  # (B, T)
         return tokens, positions
 
-    def forward(self, tokens: torch.Tensor, tau: float, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Relaxed model: label logits (B, T, L). Gumbel noise is drawn from `generator` if given."""
+    def forward(
+        self, tokens: torch.Tensor, tau: float, generator: torch.Generator | None = None, gates: Gates | None = None
+    ) -> torch.Tensor:
+        """Relaxed model: label logits (B, T, L). Gumbel noise is drawn from `generator` if given;
+        `gates` weigh layer outputs against their constants and the classifier's reads (pruning)."""
         tokens, positions = self._inputs(tokens)  # (B, T)
         d = self.config.d
         valid = tokens != 0  # (B, T)
@@ -175,12 +260,45 @@ class TransformerProgram(nn.Module):
         if self.embed is not None:
             chunks.append(self.embed(tokens, tau, generator))  # (E, B, T, d)
         num = torch.ones(1, *tokens.shape, dtype=dtype)  # (1, B, T)
-        for block in self.blocks:
-            chunks, num = block(chunks, num, valid, tau, generator)
+        keeps = [None] * len(self.blocks)
+        if gates is not None:
+            keeps = gates.parts.split([len(block.kept) for block in self.blocks])  # each (n_outputs,)
+        for block, keep in zip(self.blocks, keeps):
+            chunks, num = block(chunks, num, valid, tau, generator, keep)
+        weights_cat, weights_num = self.classifier_cat, self.classifier_num  # (V, d, L), (N, L)
+        if gates is not None or not (bool(self.read_cat.all()) and bool(self.read_num.all())):
+            read = gates.reads if gates is not None else torch.ones(self.n_cat + self.n_num, dtype=dtype)  # (V+N,)
+            cat_reads, num_reads = self._split_by_kind(read)  # (V,), (N,)
+            weights_cat = weights_cat * (cat_reads * self.read_cat)[:, None, None]  # (V, d, L)
+            weights_num = weights_num * (num_reads * self.read_num)[:, None]  # (N, L)
         stream = torch.cat(chunks).flatten(1, 2).transpose(0, 1).flatten(1)  # (B*T, V*d)
-        logits = torch.addmm(self.classifier_bias, stream, self.classifier_cat.flatten(0, 1))  # (B*T, L)
-        logits = torch.addmm(logits, num.flatten(1).T, self.classifier_num)  # (B*T, L)
+        logits = torch.addmm(self.classifier_bias, stream, weights_cat.flatten(0, 1))  # (B*T, L)
+        logits = torch.addmm(logits, num.flatten(1).T, weights_num)  # (B*T, L)
         return logits.view(*tokens.shape, -1)  # (B, T, L)
+
+    def set_pruning(self, pruned: dict[str, int], unread: list[str], fallback: dict[str, int] | None = None) -> None:
+        """Replace the model's pruning (its config and the masks derived from it), weights untouched.
+
+        `fallback` gives the constants of kept parts too, for relaxed gates that weigh a part
+        against its constant.
+        """
+        config = replace(self.config, pruned=dict(pruned), unread=list(unread))
+        _check_pruning(config)
+        self.config = config
+        constants = {**(fallback or {}), **pruned}
+        for layer, block in enumerate(self.blocks):
+            names = [name for name, _ in layer_layout(config, layer)]
+            block.kept.copy_(torch.tensor([name not in pruned for name in names], dtype=torch.bool))
+            block.constant.copy_(torch.tensor([constants.get(name, 0) for name in names], dtype=torch.long))
+        reads = torch.tensor([name not in unread for name, _ in variable_layout(config)])  # (V+N,)
+        read_cat, read_num = self._split_by_kind(reads)
+        self.read_cat.copy_(read_cat)
+        self.read_num.copy_(read_num)
+
+    def _split_by_kind(self, per_variable: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A (V+N,) tensor in variable order -> its categorical (V,) and numerical (N,) entries."""
+        is_cat = torch.tensor([kind == "cat" for _, kind in variable_layout(self.config)])  # (V+N,)
+        return per_variable[is_cat], per_variable[~is_cat]
 
     @torch.no_grad()
     def discrete(self, tokens: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -222,6 +340,8 @@ class TransformerProgram(nn.Module):
             values = trace[name]  # (B, T)
             index = counters[kind]
             counters[kind] += 1
+            if not bool((self.read_cat if kind == "cat" else self.read_num)[index]):
+                continue
             if kind == "cat":
                 score = score + weights_cat[index][values]  # (B, T, L)
             else:

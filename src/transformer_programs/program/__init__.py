@@ -1,10 +1,12 @@
-"""Model -> program: extract the IR, interpret it, generate Python, verify all three agree."""
+"""Model -> program: extract the IR, simplify it, interpret it, generate Python, verify they agree."""
 
 from .codegen import generate
+from .decompile import decompile_run, predict_run
 from .extract import extract
 from .interpret import run_batch, run_tokens
 from .ir import Program
-from .verify import Report, decompile_run, predict_run, random_inputs, verify
+from .simplify import simplify
+from .verify import Report, random_inputs, verify
 
 __all__ = [
     "Program",
@@ -16,5 +18,6 @@ __all__ = [
     "random_inputs",
     "run_batch",
     "run_tokens",
+    "simplify",
     "verify",
 ]

@@ -36,6 +36,11 @@ def _attention_heads(module, cls: type, prefix: str, cat_names: list[str], value
     ]
 
 
+def _kept(components: list, pruned: dict[str, int]) -> list:
+    """The components that pruning has not replaced by a constant."""
+    return [component for component in components if component.name not in pruned]
+
+
 def extract(model: TransformerProgram, input_vocab: Vocab, label_vocab: Vocab) -> Program:
     """The Program of a TransformerProgram: same variables, tables and classifier, exactly."""
     config = model.config
@@ -44,6 +49,9 @@ def extract(model: TransformerProgram, input_vocab: Vocab, label_vocab: Vocab) -
             f"vocabularies of {len(input_vocab)} tokens and {len(label_vocab)} labels do not fit a model "
             f"built for {config.n_tokens} and {config.n_labels}"
         )
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"the model's {name} holds a non-finite weight (NaN or infinity); it has no program")
     layout = variable_layout(config)
     cat_names = [name for name, kind in layout if kind == "cat"]
     num_names = [name for name, kind in layout if kind == "num"]
@@ -75,16 +83,21 @@ def extract(model: TransformerProgram, input_vocab: Vocab, label_vocab: Vocab) -
                 ]
             for head in attention:
                 kinds[head.name] = kinds.get(head.value, "abstract")
-            layers.append(Layer(attention, numerical, mlps, numerical_mlps))
+            pruned = config.pruned
+            layers.append(Layer(*(_kept(part, pruned) for part in (attention, numerical, mlps, numerical_mlps))))
     bound_of = dict(zip(num_names, bounds))
     variables = [
-        Variable(name, kind == "num", "number" if kind == "num" else kinds.get(name, "abstract"), bound_of.get(name))
+        Variable(name, kind == "num", "number" if kind == "num" else kinds.get(name, "abstract"), bound_of.get(name),
+                 config.pruned.get(name))
         for name, kind in layout
     ]
+    read = [name for name, _ in layout if name not in config.unread]
+    categorical = dict(zip(cat_names, _floats(model.classifier_cat)))
+    numerical = dict(zip(num_names, _floats(model.classifier_num)))
     classifier = Classifier(
         bias=_floats(model.classifier_bias),
-        categorical=dict(zip(cat_names, _floats(model.classifier_cat))),
-        numerical=dict(zip(num_names, _floats(model.classifier_num))),
+        categorical={name: categorical[name] for name in read if name in categorical},
+        numerical={name: numerical[name] for name in read if name in numerical},
     )
     return Program(
         input_vocab=list(input_vocab.tokens),

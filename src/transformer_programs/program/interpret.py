@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..vocab import PAD
-from .ir import CategoricalAttention, CategoricalMLP, NumericalAttention, NumericalMLP, Program
+from ..vocab import BOS, EOS, PAD
+from .ir import CategoricalAttention, CategoricalMLP, NumericalAttention, NumericalMLP, Program, Rules
 
 
 def _matches(head: CategoricalAttention | NumericalAttention, trace: dict, valid: np.ndarray) -> np.ndarray:
@@ -37,25 +37,70 @@ def _numerical_attention(head: NumericalAttention, trace: dict, valid: np.ndarra
 
 
 def _numerical_mlp(mlp: NumericalMLP, trace: dict) -> np.ndarray:
-    """Table lookup; an input beyond the table's bound is an error, never a default."""
+    """Table lookup; inputs past the table's end read its last entry (docs/semantics.md)."""
     x = trace[mlp.source]  # (B, T)
-    if x.size and x.max() >= len(mlp.table):
-        raise ValueError(f"{mlp.name}: input {x.max()} exceeds the bound {len(mlp.table) - 1} of {mlp.source}")
-    return np.asarray(mlp.table)[x]  # (B, T)
+    return np.asarray(mlp.table)[np.minimum(x, len(mlp.table) - 1)]  # (B, T)
+
+
+def joint_keys(columns: list[np.ndarray], radices: list[int]) -> np.ndarray:
+    """One integer per joint value of several variables: mixed-radix digits, value < radix each."""
+    key = np.zeros(columns[0].shape if columns else (), dtype=np.int64)
+    for column, radix in zip(columns, radices):
+        key = key * radix + column
+    return key
+
+
+def _apply_rules(program: Program, rules: Rules, trace: dict[str, np.ndarray]) -> np.ndarray:
+    """Label ids (B, T): the rules' label of each position's joint value, the default elsewhere."""
+    shape = trace["tokens"].shape
+    if not rules.table:
+        return np.full(shape, rules.default)
+    table = np.asarray(rules.table, dtype=np.int64)  # (rows, reads + 1)
+    radices = [int(max(table[:, n].max(), trace[name].max(initial=0))) + 1 for n, name in enumerate(rules.reads)]
+    keys = joint_keys(list(table[:, :-1].T), radices)  # (rows,)
+    order = np.argsort(keys)
+    keys, labels = keys[order], table[order, -1]
+    values = joint_keys([trace[name] for name in rules.reads], radices)  # (B, T)
+    where = np.minimum(np.searchsorted(keys, values), len(keys) - 1)  # (B, T)
+    return np.where(keys[where] == values, labels[where], rules.default)
 
 
 def classify(program: Program, trace: dict[str, np.ndarray]) -> np.ndarray:
-    """Label ids (B, T): float64 scores summed in variable order, first max label, never id 0."""
+    """Label ids (B, T): the rules' label, or float64 scores summed in variable order over the
+    variables the classifier reads, the first maximal label, never id 0."""
     classifier = program.classifier
+    if isinstance(classifier, Rules):
+        return _apply_rules(program, classifier, trace)
     shape = trace["tokens"].shape
     score = np.broadcast_to(np.asarray(classifier.bias), (*shape, len(classifier.bias))).copy()  # (B, T, L)
     for variable in program.variables:
         values = trace[variable.name]  # (B, T)
-        if variable.numerical:
+        if variable.name in classifier.numerical:
             score = score + np.asarray(classifier.numerical[variable.name]) * values[..., None].astype(np.float64)
-        else:
+        elif variable.name in classifier.categorical:
             score = score + np.asarray(classifier.categorical[variable.name])[values]  # (B, T, L)
     return score[..., 1:].argmax(-1) + 1  # (B, T)
+
+
+def check_input_space(program: Program, tokens: np.ndarray) -> None:
+    """ValueError unless every right-padded id row (B, T) is in the program's input space."""
+    space = program.input_space
+    if space is None:
+        return
+    ids = {token: i for i, token in enumerate(program.input_vocab)}
+    lengths = (tokens != 0).sum(1)  # (B,)
+    content = lengths - 1 - int(space.eos)  # (B,)
+    rows = np.arange(len(tokens))
+    positions = np.arange(tokens.shape[1])[None, :]  # (1, T)
+    inside = (positions >= 1) & (positions <= content[:, None])  # (B, T): content positions
+    symbols = np.isin(tokens, [ids[symbol] for symbol in space.symbols if symbol in ids])  # (B, T)
+    ok = (tokens[:, 0] == ids.get(BOS, -1)) & (content >= space.min_len) & (content <= space.max_len)
+    ok &= (symbols | ~inside).all(1) & ((tokens != 0) == (positions < lengths[:, None])).all(1)
+    if space.eos:
+        ok &= tokens[rows, np.maximum(lengths - 1, 0)] == ids.get(EOS, -1)
+    if not ok.all():
+        bad = [program.input_vocab[i] for i in tokens[int(np.flatnonzero(~ok)[0])] if i != 0]
+        raise ValueError(f"{bad} is not an input of this program; it is defined on {space.describe()}")
 
 
 def run_batch(program: Program, ids: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -68,11 +113,15 @@ def run_batch(program: Program, ids: np.ndarray) -> tuple[np.ndarray, dict[str, 
         raise ValueError(f"sequences of length {length} exceed the program's max_len {program.max_len}")
     if tokens.size and (tokens.min() < 0 or tokens.max() >= len(program.input_vocab)):
         raise ValueError("token ids outside the input vocabulary")
+    check_input_space(program, tokens)
     valid = tokens != 0  # (B, T)
     trace = {"tokens": tokens, "positions": np.broadcast_to(np.arange(length), (batch, length)).copy()}
     for embedding in program.embeddings:
         trace[embedding.name] = np.asarray(embedding.table)[tokens]
     trace["ones"] = np.ones((batch, length), dtype=np.int64)
+    for variable in program.variables:
+        if variable.constant is not None:
+            trace[variable.name] = np.full((batch, length), variable.constant, dtype=np.int64)
     for layer in program.layers:
         for component in layer.components():
             if isinstance(component, CategoricalAttention):
@@ -83,6 +132,7 @@ def run_batch(program: Program, ids: np.ndarray) -> tuple[np.ndarray, dict[str, 
                 trace[component.name] = np.asarray(component.table)[trace[component.first], trace[component.second]]
             else:
                 trace[component.name] = _numerical_mlp(component, trace)
+    trace = {variable.name: trace[variable.name] for variable in program.variables}  # variable order
     return classify(program, trace), trace
 
 

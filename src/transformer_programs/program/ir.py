@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from ..tasks.base import InputSpace
+
+
 @dataclass
 class Variable:
     """One variable of the residual stream; programs list them in variable order."""
@@ -15,6 +18,10 @@ class Variable:
     # "abstract" (categorical values 0..d-1) or "number" (exactly the numerical variables).
     kind: str
     bound: int | None = None  # numerical variables: the largest reachable value
+    constant: int | None = None  # a pruned part: this value at every position, computed by nothing
+    # The values it takes at real (non-pad) positions, where simplify has computed them exactly;
+    # None: `value_domains` gives a sound superset.
+    values: list[int] | None = None
 
 
 @dataclass
@@ -92,6 +99,16 @@ class Classifier:
 
 
 @dataclass
+class Rules:
+    """The classifier as a table, computed from the weights' exact scores: the label of each
+    joint value of the only variables the prediction depends on."""
+
+    reads: list[str]  # in variable order
+    table: list[list[int]]  # rows [value of reads[0], ..., value of reads[-1], label id]
+    default: int  # the label id of every joint value the table does not list
+
+
+@dataclass
 class Program:
     """A whole discretized model: the IR root."""
 
@@ -102,7 +119,10 @@ class Program:
     variables: list[Variable]  # in variable order (docs/semantics.md)
     embeddings: list[Embedding]
     layers: list[Layer]
-    classifier: Classifier
+    classifier: Classifier | Rules
+    # The inputs the program is defined on (and raises on any other); None: every sequence of
+    # its tokens up to max_len.
+    input_space: InputSpace | None = None
 
     def variable(self, name: str) -> Variable:
         """The variable called `name`."""
@@ -136,34 +156,63 @@ class Program:
             variables=[Variable(**variable) for variable in data["variables"]],
             embeddings=[Embedding(**embedding) for embedding in data["embeddings"]],
             layers=layers,
-            classifier=Classifier(**data["classifier"]),
+            classifier=Rules(**data["classifier"]) if "reads" in data["classifier"] else Classifier(**data["classifier"]),
+            input_space=None if data.get("input_space") is None else _input_space(data["input_space"]),
         )
+
+
+def component_reads(component) -> list[str]:
+    """The variables a layer component reads."""
+    if isinstance(component, (CategoricalAttention, NumericalAttention)):
+        return [component.query, component.key, component.value]
+    if isinstance(component, CategoricalMLP):
+        return [component.first, component.second]
+    return [component.source]
+
+
+def classifier_reads(program: Program) -> list[str]:
+    """The variables the classifier reads, in variable order."""
+    classifier = program.classifier
+    read = set(classifier.reads) if isinstance(classifier, Rules) else {*classifier.categorical, *classifier.numerical}
+    return [variable.name for variable in program.variables if variable.name in read]
+
+
+def _input_space(data: dict) -> InputSpace:
+    """An InputSpace from its JSON object (its symbols come back as a list)."""
+    return InputSpace(**{**data, "symbols": tuple(data["symbols"])})
 
 
 def value_domains(program: Program) -> dict[str, list[int]]:
     """For each variable, the sorted values it can take at a real (non-pad) position.
 
-    A sound superset: tokens are the non-pad token ids, positions 0..max_len-1, an attention
-    output takes its value variable's values, a table's output is its image over its inputs'
-    domains, a numerical variable is 0..bound (`ones` is 1).
+    The values simplify has computed, where it has; elsewhere a sound superset: tokens are the
+    non-pad token ids, positions 0..max_len-1, a constant its value, an attention output takes
+    its value variable's values, a table's output is its image over its inputs' domains, a
+    numerical variable is 0..bound (`ones` is 1).
     """
-    domains: dict[str, set[int]] = {
-        "tokens": set(range(1, len(program.input_vocab))),
-        "positions": set(range(program.max_len)),
-        "ones": {1},
-    }
+    known = {variable.name: set(variable.values) for variable in program.variables if variable.values is not None}
+    domains: dict[str, set[int]] = {}
+
+    def settle(name: str, superset: set[int]) -> None:
+        domains[name] = known.get(name, superset)
+
+    settle("tokens", set(range(1, len(program.input_vocab))))
+    settle("positions", set(range(program.max_len)))
+    settle("ones", {1})
+    for variable in program.variables:
+        if variable.constant is not None:
+            settle(variable.name, {variable.constant})
     for embedding in program.embeddings:
-        domains[embedding.name] = {embedding.table[token] for token in domains["tokens"]}
+        settle(embedding.name, {embedding.table[token] for token in domains["tokens"]})
     for layer in program.layers:
         for head in layer.attention:
-            domains[head.name] = domains[head.value]
+            settle(head.name, domains[head.value])
         for head in layer.numerical_attention:
-            domains[head.name] = set(range(program.variable(head.name).bound + 1))
+            settle(head.name, set(range(program.variable(head.name).bound + 1)))
         for mlp in layer.mlps:
-            if mlp.first == mlp.second:
-                domains[mlp.name] = {mlp.table[a][a] for a in domains[mlp.first]}
-            else:
-                domains[mlp.name] = {mlp.table[a][b] for a in domains[mlp.first] for b in domains[mlp.second]}
+            pairs = ((a, a) for a in domains[mlp.first]) if mlp.first == mlp.second else (
+                (a, b) for a in domains[mlp.first] for b in domains[mlp.second])
+            settle(mlp.name, {mlp.table[a][b] for a, b in pairs})
         for mlp in layer.numerical_mlps:
-            domains[mlp.name] = {mlp.table[x] for x in domains[mlp.source]}
-    return {name: sorted(values) for name, values in domains.items()}
+            settle(mlp.name, {mlp.table[min(x, len(mlp.table) - 1)] for x in domains[mlp.source]})
+    return {variable.name: sorted(domains[variable.name]) for variable in program.variables}

@@ -12,12 +12,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .. import runio
 from ..model.program_model import TransformerProgram
 from ..vocab import BOS, EOS, PAD
-from .codegen import generate
-from .extract import extract
-from .interpret import run_batch, run_tokens
+from .interpret import run_batch
 from .ir import Program
 
 BATCH = 256  # sequences per model / interpreter call
@@ -76,7 +73,7 @@ def random_inputs(
     return [[bos, *rng.choice(ordinary, size=length - 1).tolist()] if length > 1 else [bos] for length in lengths]
 
 
-def _sequences(inputs: Sequence[Sequence[int]] | np.ndarray | torch.Tensor) -> list[list[int]]:
+def as_sequences(inputs: Sequence[Sequence[int]] | np.ndarray | torch.Tensor) -> list[list[int]]:
     """Id sequences without padding; in an (N, T) array, pads (0) may only trail."""
     sequences = []
     for row in inputs:
@@ -90,7 +87,7 @@ def _sequences(inputs: Sequence[Sequence[int]] | np.ndarray | torch.Tensor) -> l
     return sequences
 
 
-def _padded(sequences: list[list[int]]) -> np.ndarray:
+def padded(sequences: list[list[int]]) -> np.ndarray:
     """Right-padded (N, T) id array."""
     out = np.zeros((len(sequences), max(len(s) for s in sequences)), dtype=np.int64)
     for row, sequence in enumerate(sequences):
@@ -104,7 +101,7 @@ def _batched(sequences: list[list[int]], predict: Callable[[np.ndarray], np.ndar
     out: list[list[int]] = [[] for _ in sequences]
     for start in range(0, len(order), BATCH):
         chunk = order[start : start + BATCH]
-        predictions = predict(_padded([sequences[n] for n in chunk]))  # (b, T)
+        predictions = predict(padded([sequences[n] for n in chunk]))  # (b, T)
         for row, n in enumerate(chunk):
             out[n] = [int(p) for p in predictions[row, : len(sequences[n])]]
     return out
@@ -132,7 +129,10 @@ class _Semantics:
             return f"{type(error).__name__}: {error}"
 
     def disagree(self, sequence: list[int]) -> bool:
-        """Whether the three differ anywhere on one sequence."""
+        """Whether the three differ anywhere on one sequence the program takes."""
+        space = self.program.input_space
+        if space is not None and not space.contains([self.program.input_vocab[i] for i in sequence]):
+            return False
         ids = np.array([sequence])
         reference = self.by_model(ids)[0].tolist()
         return not reference == self.by_interpreter(ids)[0].tolist() == self.by_program(sequence)
@@ -188,7 +188,7 @@ def verify(
     report holds the smallest input that shows it (fewest tokens, then shrunk) with the three
     predictions and the first variable, in variable order, where the traces differ.
     """
-    sequences = _sequences(inputs)
+    sequences = as_sequences(inputs)
     semantics = _Semantics(model, program, load_program(Path(code_path)))
     by_model = _batched(sequences, semantics.by_model)
     by_interpreter = _batched(sequences, semantics.by_interpreter)
@@ -207,63 +207,3 @@ def verify(
         first_disagreement=first,
         predictions=[p if isinstance(p, list) else [] for p in by_program],
     )
-
-
-def _accuracy(predictions: list[list[int]], labels: np.ndarray) -> float:
-    """Token accuracy over scored positions (label not <pad>), as train.evaluate measures it."""
-    correct = scored = 0
-    for predicted, row in zip(predictions, labels):
-        for n, label in enumerate(row.tolist()):
-            if label != 0:
-                scored += 1
-                correct += n < len(predicted) and predicted[n] == label
-    return correct / max(scored, 1)
-
-
-def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000) -> dict:
-    """Extract, write and verify a run's program; write RUN_DIR/verification.json and return it.
-
-    The program goes to `out` (default RUN_DIR/program.py). It is verified on the val and test
-    inputs plus `n_random` random ones (seed 0, lengths 1..max_len). A disagreement does not
-    raise: the returned dict has "disagreements" > 0 and "first_disagreement" shows the minimal
-    input; callers (the CLI) must treat that as failure.
-    """
-    from ..train import load_run
-
-    run_dir = Path(run_dir)
-    run = load_run(run_dir)
-    if not isinstance(run.model, TransformerProgram):
-        raise ValueError(f"{run_dir} holds a {type(run.model).__name__}; only Transformer Programs decompile")
-    program = extract(run.model, run.input_vocab, run.label_vocab)
-    path = Path(out) if out is not None else run_dir / "program.py"
-    code = generate(program)
-    runio.atomic_write_text(path, code)
-    splits = run.splits
-    named = {"val": splits.val, "test": splits.test}
-    max_len = program.max_len
-    encoded = {name: run.input_vocab.encode(split.inputs, max_len).numpy() for name, split in named.items()}
-    labels = {name: run.label_vocab.encode(split.labels, max_len).numpy() for name, split in named.items()}
-    random_ids = random_inputs(program, n_random, 1, max_len, seed=0)
-    report = verify(run.model, program, path, [*encoded["val"], *encoded["test"], *random_ids])
-    n_val, n_test = len(encoded["val"]), len(encoded["test"])
-    predictions = {"val": report.predictions[:n_val], "test": report.predictions[n_val : n_val + n_test]}
-    summary = {
-        "program_path": str(path),
-        "lines": code.count("\n"),
-        **report.summary(),
-        "random_inputs": n_random,
-        "program_accuracy": {name: _accuracy(predictions[name], labels[name]) for name in named},
-    }
-    runio.write_json(run_dir / "verification.json", summary)
-    return summary
-
-
-def predict_run(run_dir: Path, tokens: list[str]) -> list[str]:
-    """Labels for `tokens` from the run's written program.py, or from its IR if none is written."""
-    path = Path(run_dir) / "program.py"
-    if path.is_file():
-        return list(load_program(path).run(list(tokens)))
-    from ..train import load_run
-
-    run = load_run(Path(run_dir))
-    return run_tokens(extract(run.model, run.input_vocab, run.label_vocab), list(tokens))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from .arithmetic import ADDITION, ADDITION_HINTS, make_addition
-from .base import ModelDefaults, TaskSpec
+from .base import InputSpace, ModelDefaults, TaskSpec
 from .induction import INDUCTION
 from .rasp import DOUBLE_HIST, DYCK1, DYCK1_WALKS, DYCK2, DYCK2_WALKS, HIST, MOST_FREQ, REVERSE, SORT
 
-__all__ = ["TASKS", "ModelDefaults", "TaskSpec", "UnknownTaskError", "get_task", "make_addition"]
+__all__ = ["TASKS", "InputSpace", "ModelDefaults", "TaskSpec", "UnknownTaskError", "get_task", "make_addition"]
 
 TASKS: dict[str, TaskSpec] = {
     task.name: task

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +30,46 @@ class ModelDefaults:
 
 
 @dataclass(frozen=True)
+class InputSpace:
+    """Every input of a task, where it has this form: "<s>", then `min_len` to `max_len` of
+    `symbols`, then "</s>" when `eos`. Small ones can be listed, so a program can be proved equal
+    to its model on each of them."""
+
+    symbols: tuple[str, ...]
+    min_len: int
+    max_len: int
+    eos: bool
+
+    def size(self) -> int:
+        """How many inputs there are."""
+        return sum(len(self.symbols) ** length for length in range(self.min_len, self.max_len + 1))
+
+    def sequences(self) -> Iterator[list[str]]:
+        """Every input once, shortest first."""
+        tail = [EOS] if self.eos else []
+        for length in range(self.min_len, self.max_len + 1):
+            for content in itertools.product(self.symbols, repeat=length):
+                yield [BOS, *content, *tail]
+
+    def contains(self, tokens: Sequence[str]) -> bool:
+        """Whether `tokens` is one of the inputs."""
+        content = list(tokens[1 : len(tokens) - 1] if self.eos else tokens[1:])
+        framed = tokens[:1] == [BOS] and (not self.eos or (len(tokens) > 1 and tokens[-1] == EOS))
+        return framed and self.min_len <= len(content) <= self.max_len and set(content) <= set(self.symbols)
+
+    def describe(self) -> str:
+        """The form in words, tokens quoted."""
+        count = str(self.min_len) if self.min_len == self.max_len else f"{self.min_len} to {self.max_len}"
+        words = f"{BOS!r}, then {count} of {' '.join(map(repr, self.symbols))}"
+        return words + (f", then {EOS!r}" if self.eos else "")
+
+
+def no_input_space(min_len: int, max_len: int, vocab_size: int) -> None:
+    """For tasks whose inputs have no listable form."""
+    return None
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """A synthetic task: its generator, vocabularies, defaults and size of its input space.
 
@@ -50,6 +91,8 @@ class TaskSpec:
     label_tokens: Callable[[int, int], list[str]]
     seq_len: Callable[[int], int]
     count_inputs: Callable[[int, int, int], int | None]
+    # (min_len, max_len, vocab_size) -> the task's every input, where they have InputSpace's form
+    input_space: Callable[[int, int, int], InputSpace | None] = field(default=no_input_space)
 
 
 def check_lengths(min_len: int, max_len: int, what: str = "lengths") -> None:

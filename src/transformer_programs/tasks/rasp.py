@@ -11,6 +11,7 @@ import numpy as np
 from ..vocab import BOS, EOS, PAD
 from .base import (
     Example,
+    InputSpace,
     ModelDefaults,
     TaskSpec,
     check_lengths,
@@ -125,6 +126,10 @@ def _count_content(min_len: int, max_len: int, vocab_size: int) -> int:
     return sum(vocab_size**length for length in range(min_len, max_len + 1))
 
 
+def _content_space(eos: bool, min_len: int, max_len: int, vocab_size: int) -> InputSpace:
+    return InputSpace(tuple(digit_symbols(vocab_size)), min_len, max_len, eos)
+
+
 def _content_task(
     name: str,
     description: str,
@@ -152,6 +157,7 @@ def _content_task(
         label_tokens=label_tokens,
         seq_len=partial(seq_len_affine, 1, 2 if eos else 1),
         count_inputs=_count_content,
+        input_space=partial(_content_space, eos),
     )
 
 
@@ -312,6 +318,12 @@ def _count_dyck(name: str, n_types: int, min_len: int, max_len: int, vocab_size:
     return vocab_size**max_len
 
 
+def _dyck_space(name: str, n_types: int, min_len: int, max_len: int, vocab_size: int) -> InputSpace:
+    """Every bracket string of length `max_len` (both samplers can draw each one)."""
+    check_vocab(name, vocab_size, 2 * n_types, 2 * n_types)
+    return InputSpace(tuple(BRACKETS[: 2 * n_types]), max_len, max_len, False)
+
+
 def _dyck_task(name: str, n_types: int, model: ModelDefaults, draw: DyckDraw, drawn: str) -> TaskSpec:
     return TaskSpec(
         name=name,
@@ -327,6 +339,7 @@ def _dyck_task(name: str, n_types: int, model: ModelDefaults, draw: DyckDraw, dr
         label_tokens=_dyck_label_tokens,
         seq_len=partial(seq_len_affine, 1, 1),
         count_inputs=partial(_count_dyck, name, n_types),
+        input_space=partial(_dyck_space, name, n_types),
     )
 
 

@@ -1,0 +1,73 @@
+"""Command-line flags that define a run, shared by the commands that train (train, sweep, lengthgen)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .config import ARCH_FIELDS, TrainConfig
+from .model.program_model import ATTENTION_KINDS
+
+
+def lengths(text: str) -> tuple[int, int]:
+    """A content-length range written `A-B` (or a single `N` for N-N)."""
+    try:
+        low, _, high = text.partition("-")
+        pair = (int(low), int(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"length range {text!r} must look like 1-10") from None
+    if pair[0] < 1 or pair[0] > pair[1]:
+        raise argparse.ArgumentTypeError(f"length range {text!r} needs 1 <= A <= B")
+    return pair
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by every command that trains (train, sweep, lengthgen)."""
+    parser.add_argument("--model", default="program", help="program (default) or standard (baseline)")
+    parser.add_argument("--epochs", type=int, help="default: 250 (program), 100 (standard)")
+    parser.add_argument("--lr", type=float, help="default: 5e-2 (program), 3e-4 (standard)")
+    parser.add_argument("--batch-size", type=int, help="default: 512 (program), 50 (standard)")
+    parser.add_argument("--tau-start", type=float, default=3.0, help="initial Gumbel temperature")
+    parser.add_argument("--tau-end", type=float, default=0.01, help="final Gumbel temperature")
+    parser.add_argument("--n-examples", type=int, default=20000, help="unique examples, split 80/10/10")
+    parser.add_argument("--vocab-size", type=int, help="content symbols (default: the task's, see `tprog tasks`)")
+    parser.add_argument("--train-lengths", type=lengths, help="content lengths of train/val, e.g. 1-10")
+    parser.add_argument("--test-lengths", type=lengths, help="content lengths of test, e.g. 11-20")
+    parser.add_argument("--max-len", type=int, help="position range (default: longest sequence)")
+    parser.add_argument("--reverse-sum", action="store_true", help="addition: least significant digit first")
+    parser.add_argument("--n-embed-vars", type=int, default=0, help="learned categorical embeddings")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
+    """Per-layer sizes; default: the task's best configuration from the paper."""
+    parser.add_argument("--layers", type=int)
+    parser.add_argument("--heads-cat", type=int, help="categorical attention heads per layer")
+    parser.add_argument("--heads-num", type=int, help="numerical attention heads per layer")
+    parser.add_argument("--mlps-cat", type=int, help="categorical MLPs per layer")
+    parser.add_argument("--mlps-num", type=int, help="numerical MLPs per layer")
+    kinds = " or ".join(ATTENTION_KINDS)
+    parser.add_argument("--attention", help=f"relaxed attention while training, {kinds} (default: the task's)")
+
+
+def train_config(args: argparse.Namespace, task: str, **overrides) -> TrainConfig:
+    """A TrainConfig from parsed flags."""
+    values = {name: getattr(args, name, None) for name in (*ARCH_FIELDS, "attention")}
+    values.update(
+        task=task,
+        model=args.model,
+        seed=getattr(args, "seed", 0),
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        tau_start=args.tau_start,
+        tau_end=args.tau_end,
+        n_examples=args.n_examples,
+        vocab_size=args.vocab_size,
+        train_lengths=args.train_lengths,
+        test_lengths=args.test_lengths,
+        max_len=args.max_len,
+        reverse_sum=args.reverse_sum,
+        n_embed_vars=args.n_embed_vars,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)

@@ -1,0 +1,158 @@
+"""The definition of a run: every setting, with the task's and the model kind's defaults."""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields
+
+from .model import MODEL_KINDS
+from .model.program_model import ATTENTION_KINDS
+from .tasks import TaskSpec, get_task
+from .tasks.arithmetic import make_addition
+
+# Optimisation defaults per model kind: the paper's (Transformer Programs; appendix baseline).
+OPTIM_DEFAULTS = {
+    "program": {"epochs": 250, "lr": 5e-2, "batch_size": 512},
+    "standard": {"epochs": 100, "lr": 3e-4, "batch_size": 50},
+}
+ARCH_FIELDS = ("layers", "heads_cat", "heads_num", "mlps_cat", "mlps_num")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run; None means the task's or the model kind's default."""
+
+    task: str
+    model: str = "program"  # "program" (Transformer Program) or "standard" (baseline)
+    seed: int = 0
+    epochs: int | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    tau_start: float = 3.0  # Gumbel-softmax temperature, annealed geometrically per step
+    tau_end: float = 0.01
+    n_examples: int = 20000
+    vocab_size: int | None = None
+    train_lengths: tuple[int, int] | None = None  # content lengths of train and val
+    test_lengths: tuple[int, int] | None = None  # content lengths of test (length generalization)
+    reverse_sum: bool = False  # addition tasks: least significant digit first
+    max_len: int | None = None  # position range; default: the longest sequence of any split
+    layers: int | None = None
+    heads_cat: int | None = None
+    heads_num: int | None = None
+    mlps_cat: int | None = None
+    mlps_num: int | None = None
+    n_embed_vars: int = 0
+    attention: str | None = None  # program model: "sharp" or "soft" relaxed attention
+    extra: dict = field(default_factory=dict)  # model-kind specific settings (e.g. hidden size)
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with every default filled in, validated; raises ValueError naming the problem."""
+        if self.model not in MODEL_KINDS:
+            raise ValueError(f"unknown model kind {self.model!r}; choose one of {', '.join(MODEL_KINDS)}")
+        spec = task_spec(self)
+        values = asdict(self)
+        for key, default in OPTIM_DEFAULTS[self.model].items():
+            values[key] = default if values[key] is None else values[key]
+        for key in ARCH_FIELDS:
+            values[key] = getattr(spec.model, key) if values[key] is None else values[key]
+        values["attention"] = spec.model.attention if values["attention"] is None else values["attention"]
+        values["vocab_size"] = spec.vocab_size if values["vocab_size"] is None else values["vocab_size"]
+        lengths = values["train_lengths"]
+        values["train_lengths"] = tuple((spec.min_len, spec.max_len) if lengths is None else lengths)
+        if values["test_lengths"] is not None:
+            values["test_lengths"] = tuple(values["test_lengths"])
+        config = TrainConfig(**values)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        positive = ["epochs", "batch_size", "vocab_size", "n_examples"]
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ARCH_FIELDS + ("n_embed_vars",):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} cannot be negative")
+        if self.max_len is not None and self.max_len < 1:
+            raise ValueError("--max-len must be at least 1")
+        if self.layers < 1:
+            raise ValueError("--layers must be at least 1")
+        if self.attention not in ATTENTION_KINDS:
+            raise ValueError(f"--attention must be one of {', '.join(ATTENTION_KINDS)}, got {self.attention!r}")
+        if not (0 < self.lr < math.inf and 0 < self.tau_end <= self.tau_start < math.inf):
+            raise ValueError(f"need a finite --lr > 0 and 0 < --tau-end <= --tau-start, both finite; got lr {self.lr}, "
+                             f"tau {self.tau_start} -> {self.tau_end}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """From a saved run's "train" object: every known field type-checked, unknown ones ignored."""
+        if not isinstance(data, dict):
+            raise ValueError(f'"train" must be an object, got {data!r}')
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        check_fields(cls, values, "train")
+        return cls(**values)
+
+
+def fits(value: object, hint: object) -> bool:
+    """Whether a JSON value fits a type annotation (bool is not an int; an int is a float)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(fits(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False
+        if origin is tuple and Ellipsis not in args:
+            return len(value) == len(args) and all(map(fits, value, args))
+        return all(fits(item, args[0]) for item in value)
+    if origin is dict or hint is dict:
+        return isinstance(value, dict) and all(fits(k, args[0]) and fits(v, args[1]) for k, v in value.items()) \
+            if args else isinstance(value, dict)
+    return True
+
+
+def _describe(hint: object) -> str:
+    """A type annotation in words: int, str or None, list[str]."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return "None"
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+
+
+def check_fields(cls: type, data: object, where: str) -> None:
+    """ValueError naming the first field of `data` (a dataclass's fields, read from JSON) that is
+    missing or of the wrong type."""
+    if not isinstance(data, dict):
+        raise ValueError(f'"{where}" must be an object, got {data!r}')
+    hints = typing.get_type_hints(cls)
+    for spec in fields(cls):
+        if spec.name not in data:
+            if spec.default is MISSING and spec.default_factory is MISSING:
+                raise ValueError(f'"{where}" has no field "{spec.name}"')
+            continue
+        if not fits(data[spec.name], hints[spec.name]):
+            expected = _describe(hints[spec.name])
+            raise ValueError(f'"{where}.{spec.name}" must be {expected}, got {data[spec.name]!r}')
+
+
+def task_spec(config: TrainConfig) -> TaskSpec:
+    """The task of a run, with the addition variant's digit order applied."""
+    spec = get_task(config.task)
+    if config.reverse_sum:
+        if not config.task.startswith("addition"):
+            raise ValueError("--reverse-sum applies only to the addition tasks")
+        spec = make_addition(reverse_sum=True, hints=config.task == "addition_hints")
+    return spec

@@ -1,0 +1,187 @@
+"""A run -> its programs on disk: the simplified program.py and program_full.py, each verified.
+
+Both are written only once verified against the model: on every input where the run's task
+can list them all (`"exhaustive": true`), else on the validation and test inputs plus random
+ones. verification.json and each program name the model (a hash of its config and weights)
+they were verified against, so a program whose model has changed is refused, not served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .. import runio
+from ..model.program_model import TransformerProgram
+from ..runs import LoadedRun, load_run, model_digest
+from .codegen import MARK, generate
+from .extract import extract
+from .interpret import run_tokens
+from .ir import Program
+from .simplify import encode_space, simplify
+from .verify import Report, as_sequences, load_program, padded, random_inputs, verify
+
+MAX_EXHAUSTIVE = 400_000  # inputs: up to this many, verification checks every input of the space
+RUN_FILES = ("config.json", "model.safetensors", "checkpoint.safetensors", "checkpoint.json", "metrics.csv",
+             "results.json", "verification.json", "verification-failed.json")
+DIGEST_LINE = re.compile(r'^MODEL_SHA256 = "([0-9a-f]{64})"$', re.MULTILINE)
+
+
+def program_paths(run_dir: Path, out: Path | None) -> dict[str, Path]:
+    """Where the simplified and the full program go: RUN/program.py and RUN/program_full.py,
+    or OUT and OUT's name with _full; ValueError for a path that is not ours to write."""
+    simple = Path(out) if out is not None else Path(run_dir) / "program.py"
+    if simple.suffix != ".py":
+        raise ValueError(f"--out {simple} must name a .py file; choose another --out")
+    paths = {"program": simple, "program_full": simple.with_name(simple.stem + "_full.py")}
+    for path in paths.values():
+        if path.parent.resolve() == Path(run_dir).resolve() and path.name in RUN_FILES:
+            raise ValueError(f"{path} is one of the run's own files; choose another --out")
+        if path.is_dir() or (path.exists() and not _is_generated(path)):
+            raise ValueError(f"{path} exists and is not a program transformer_programs wrote; choose another --out")
+    return paths
+
+
+def _is_generated(path: Path) -> bool:
+    """Whether `path` starts as every program this project writes does."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return handle.read(len(MARK)) == MARK
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _inputs(run: LoadedRun, program: Program, n_random: int) -> tuple[np.ndarray | list, dict]:
+    """The inputs to verify on and how they were chosen: every input of the run's input space
+    when it has at most MAX_EXHAUSTIVE, else validation, test and `n_random` random inputs."""
+    space = run.input_space()
+    if space is not None and space.size() <= MAX_EXHAUSTIVE and space.max_len + 1 + space.eos <= program.max_len:
+        inputs = encode_space(program, space)
+        return inputs, {"exhaustive": True, "input_space": space.describe(), "random_inputs": 0}
+    data = run.dataset
+    held_out = [data.tensors[name][0].numpy() for name in ("val", "test")]
+    sampled = random_inputs(program, n_random, 1, program.max_len, seed=0)
+    return [*held_out[0], *held_out[1], *sampled], {"exhaustive": False, "input_space": None,
+                                                    "random_inputs": n_random}
+
+
+def _program_accuracy(run: LoadedRun, path: Path) -> dict[str, float]:
+    """Token accuracy of the written program on the validation and test splits."""
+    module = load_program(path)
+    accuracy = {}
+    for name, split in (("val", run.splits.val), ("test", run.splits.test)):
+        correct = scored = 0
+        for tokens, labels in zip(split.inputs, split.labels):
+            predicted = module.run(tokens)
+            for label, guess in zip(labels, predicted):
+                if label != "<pad>":
+                    scored += 1
+                    correct += label == guess
+        accuracy[name] = correct / max(scored, 1)
+    return accuracy
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000) -> dict:
+    """Write a run's simplified and full programs, each verified against its model, and
+    RUN_DIR/verification.json; return that record.
+
+    A program is moved into place only when its verification finds no disagreement. Otherwise
+    nothing is replaced, the record (with the smallest input that shows the disagreement) goes
+    to RUN_DIR/verification-failed.json, and its "disagreements" is above 0: callers (the CLI)
+    must treat that as failure.
+    """
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    if not isinstance(run.model, TransformerProgram):
+        raise ValueError(f"{run_dir} holds a {type(run.model).__name__}; only Transformer Programs decompile")
+    paths = program_paths(run_dir, out)
+    digest = model_digest(run_dir)
+    full = extract(run.model, run.input_vocab, run.label_vocab)
+    inputs, how = _inputs(run, full, n_random)
+    space = run.input_space() if how["exhaustive"] else None
+    checks = None if space is not None else padded(as_sequences(inputs))
+    programs = {"program": simplify(full, space, checks), "program_full": full}
+    reports: dict[str, dict] = {}
+    written: dict[str, Path] = {}
+    try:
+        for name, program in programs.items():
+            code = generate(program, digest)
+            temporary = paths[name].with_name(f".{paths[name].stem}.verifying.py")
+            runio.atomic_write_text(temporary, code)
+            written[name] = temporary
+            report: Report = verify(run.model, program, temporary, inputs)
+            reports[name] = {
+                "path": _relative(paths[name], run_dir),
+                "lines": code.count("\n"),
+                "sha256": _sha256(temporary),
+                **report.summary(),
+            }
+        record = {
+            "model_sha256": digest,
+            **how,
+            "inputs": reports["program"]["inputs"],
+            "disagreements": sum(report["disagreements"] for report in reports.values()),
+            "lines": reports["program"]["lines"],
+            "lines_full": reports["program_full"]["lines"],
+            "programs": reports,
+        }
+        if record["disagreements"]:
+            runio.write_json(run_dir / "verification-failed.json", record)
+            return record
+        record["program_accuracy"] = _program_accuracy(run, written["program"])
+        for name, temporary in written.items():
+            paths[name].parent.mkdir(parents=True, exist_ok=True)
+            temporary.replace(paths[name])
+        written.clear()
+        runio.write_json(run_dir / "verification.json", record)
+        (run_dir / "verification-failed.json").unlink(missing_ok=True)
+        return record
+    finally:
+        for temporary in written.values():
+            temporary.unlink(missing_ok=True)
+
+
+def _relative(path: Path, run_dir: Path) -> str:
+    """`path` relative to the run directory where it lies inside it."""
+    try:
+        return str(path.resolve().relative_to(run_dir.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def check_program_current(run_dir: Path) -> None:
+    """RunError when RUN_DIR's programs or verification.json are not those verified against its
+    model: the model has changed since, or a program file has."""
+    run_dir = Path(run_dir)
+    programs = [path for path in (run_dir / "program.py", run_dir / "program_full.py") if path.is_file()]
+    record_path = run_dir / "verification.json"
+    if not programs and not record_path.is_file():
+        return
+    digest = model_digest(run_dir)
+    again = f"run `tprog decompile {run_dir}` again"
+    record = runio.read_json(record_path) if record_path.is_file() else {}
+    if record and record.get("model_sha256") != digest:
+        raise runio.RunError(f"{record_path} describes another model (it has changed since); {again}")
+    recorded = {r.get("path"): r.get("sha256") for r in record.get("programs", {}).values() if isinstance(r, dict)}
+    for path in programs:
+        match = DIGEST_LINE.search(path.read_text(encoding="utf-8", errors="replace"))
+        if match is None or match.group(1) != digest:
+            raise runio.RunError(f"{path} was not verified against this run's model (it has changed since); {again}")
+        if recorded.get(path.name, _sha256(path)) != _sha256(path):
+            raise runio.RunError(f"{path} has been edited since it was verified; {again}")
+
+
+def predict_run(run_dir: Path, tokens: list[str]) -> list[str]:
+    """Labels for `tokens` from the run's program, run as its IR: no file of the run is executed."""
+    check_program_current(run_dir)
+    run = load_run(Path(run_dir))
+    if not isinstance(run.model, TransformerProgram):
+        raise ValueError(f"{run_dir} holds a {type(run.model).__name__}; predict runs Transformer Programs only")
+    return run_tokens(extract(run.model, run.input_vocab, run.label_vocab), list(tokens))

@@ -1,0 +1,273 @@
+"""Pruning: remove whole parts of a trained Transformer Program so that its program is short.
+
+A trained model spreads its algorithm over every head and MLP, and its classifier reads every
+variable, so no rewriting of the same model makes its program short: the model itself has to
+become smaller. A part (a head or an MLP) is removed by replacing its output with a constant
+(its most common value on the training inputs); a classifier read is removed by not adding that
+variable's weights. Three steps, repeated while they remove something:
+
+1. gated fine-tuning (optional): every part and read gets a relaxed on/off gate (a hard-concrete
+   sample) and the loss adds `penalty` times the expected number of open gates, so training
+   moves the algorithm into fewer parts; closed gates are removed;
+2. greedy removal: the part or read whose removal costs the least validation accuracy goes,
+   while the accuracy stays within `max_drop` of the run's;
+3. fine-tuning of what is left (relaxed, the best validation epoch kept).
+
+Parts that nothing kept reads are removed as well; that changes no prediction. The choices are
+made on validation; test accuracy is only reported.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import runio
+from .model.program_model import Gates, TransformerProgram, part_names, variable_layout
+from .program import extract
+from .program.ir import classifier_reads, component_reads
+from .data import Dataset
+from .runs import LoadedRun, load_run
+from .train import batch_loss, denormals_flushed, evaluate, temperature
+
+HARD_CONCRETE = (2 / 3, -0.1, 1.1)  # temperature, stretch low and high (Louizos et al., 2018)
+
+
+@dataclass
+class PruneConfig:
+    """How to prune a run; the defaults are the ones the README's table was measured with."""
+
+    max_drop: float = 0.001  # validation accuracy (absolute) the pruned model may lose against the run
+    gate_epochs: int = 0  # epochs of gated fine-tuning before the greedy removal (0: none)
+    penalty: float = 0.2  # weight of the expected number of open gates in the gated loss
+    finetune_epochs: int = 0  # epochs of fine-tuning after each greedy removal (0: none)
+    lr: float = 1e-2  # Adam, for both fine-tunings
+    tau_start: float = 1.0  # Gumbel temperature of the fine-tunings, annealed to tau_end
+    tau_end: float = 0.01
+    seed: int = 0
+
+    def check(self) -> None:
+        if not 0 <= self.max_drop <= 1:
+            raise ValueError(f"--max-drop must be between 0 and 1, got {self.max_drop}")
+        if self.gate_epochs < 0 or self.finetune_epochs < 0:
+            raise ValueError("--gate-epochs and --finetune-epochs cannot be negative")
+        if not (self.penalty >= 0 and self.lr > 0 and 0 < self.tau_end <= self.tau_start < math.inf):
+            raise ValueError("need --penalty >= 0, --lr > 0 and 0 < --tau-end <= --tau-start (finite)")
+
+
+@dataclass
+class Pruning:
+    """What is removed: parts replaced by constants, and variables the classifier does not read."""
+
+    pruned: dict[str, int] = field(default_factory=dict)
+    unread: list[str] = field(default_factory=list)
+
+    def without(self, kind: str, name: str, constants: dict[str, int]) -> "Pruning":
+        """A copy with one more part ("part") or classifier read ("read") removed."""
+        if kind == "part":
+            return Pruning({**self.pruned, name: constants[name]}, list(self.unread))
+        return Pruning(dict(self.pruned), [*self.unread, name])
+
+
+def most_common_values(model: TransformerProgram, inputs: torch.Tensor) -> dict[str, int]:
+    """Each part's most common value at real positions of `inputs` (its constant when removed)."""
+    _, trace = model.discrete(inputs)
+    valid = inputs != 0  # (N, T)
+    return {name: Counter(trace[name][valid].tolist()).most_common(1)[0][0] for name in part_names(model.config)}
+
+
+class _Pruner:
+    """A run's model with a changing pruning, evaluated on the run's data."""
+
+    def __init__(self, run: LoadedRun, data: Dataset, config: PruneConfig):
+        self.run, self.data, self.config = run, data, config
+        self.model: TransformerProgram = run.model
+        self.constants = most_common_values(self.model, data.tensors["train"][0])
+        self.floor = self.accuracy(Pruning()) - config.max_drop
+        self.candidates = [("part", name) for name in part_names(self.model.config)]
+        self.candidates += [("read", name) for name, _ in variable_layout(self.model.config)]
+
+    def apply(self, pruning: Pruning) -> None:
+        self.model.set_pruning(pruning.pruned, pruning.unread, self.constants)
+
+    def accuracy(self, pruning: Pruning, split: str = "val") -> float:
+        self.apply(pruning)
+        return evaluate(self.model, *self.data.tensors[split])["accuracy"]
+
+    def remaining(self, pruning: Pruning) -> list[tuple[str, str]]:
+        removed = {("part", name) for name in pruning.pruned} | {("read", name) for name in pruning.unread}
+        return [candidate for candidate in self.candidates if candidate not in removed]
+
+    def without_dead(self, pruning: Pruning) -> Pruning:
+        """`pruning` with every part that no kept part and no classifier read needs removed too."""
+        self.apply(pruning)
+        program = extract(self.model, self.run.input_vocab, self.run.label_vocab)
+        needed = set(classifier_reads(program))
+        for layer in reversed(program.layers):
+            for component in reversed(layer.components()):
+                if component.name in needed:
+                    needed.update(component_reads(component))
+        dead = [name for name in part_names(self.model.config) if name not in needed and name not in pruning.pruned]
+        for name in dead:
+            pruning = pruning.without("part", name, self.constants)
+        return pruning
+
+    def repair(self, pruning: Pruning) -> Pruning:
+        """Bring back, one at a time, the removed part or read that most raises validation
+        accuracy, until it is within budget again."""
+        while self.accuracy(pruning) < self.floor and (pruning.pruned or pruning.unread):
+            restored = [Pruning({k: v for k, v in pruning.pruned.items() if k != name}, list(pruning.unread))
+                        for name in pruning.pruned]
+            restored += [Pruning(dict(pruning.pruned), [n for n in pruning.unread if n != name])
+                         for name in pruning.unread]
+            pruning = max(restored, key=self.accuracy)
+        return pruning
+
+    def greedy(self, pruning: Pruning) -> Pruning:
+        """Remove, one at a time, the part or read that costs the least validation accuracy."""
+        pruning = self.without_dead(pruning)
+        while True:
+            best = None
+            for kind, name in self.remaining(pruning):
+                trial = pruning.without(kind, name, self.constants)
+                score = self.accuracy(trial)
+                if score >= self.floor and (best is None or score > best[0]):
+                    best = (score, trial)
+            if best is None:
+                return pruning
+            pruning = self.without_dead(best[1])
+
+    def finetune(self, pruning: Pruning, epochs: int, gates: "_Gates | None" = None) -> None:
+        """Relaxed training of the model under `pruning` (and `gates`), the best validation epoch kept."""
+        self.apply(pruning)
+        model, config = self.model, self.config
+        train_x, train_y = self.data.tensors["train"]
+        batch_size = self.run.train_config.batch_size
+        steps = math.ceil(len(train_x) / batch_size)
+        generator = torch.Generator().manual_seed(config.seed)
+        parameters = [{"params": list(model.parameters()), "lr": config.lr}]
+        if gates is not None:
+            parameters.append({"params": [gates.parts, gates.reads], "lr": 5 * config.lr})
+        optimizer = torch.optim.Adam(parameters)
+        best = (self.accuracy(pruning), _snapshot(model))
+        for epoch in range(epochs):
+            model.train()
+            order = torch.randperm(len(train_x), generator=generator)  # (N,)
+            with denormals_flushed():
+                for batch in range(steps):
+                    index = order[batch * batch_size : (batch + 1) * batch_size]
+                    tau = temperature(epoch * steps + batch, epochs * steps, config.tau_start, config.tau_end)
+                    sample = gates.sample(generator) if gates is not None else None
+                    loss = batch_loss(model, train_x[index], train_y[index], tau, generator, sample)
+                    if gates is not None:
+                        loss = loss + config.penalty * gates.expected_open()
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+            model.eval()
+            if gates is None:
+                score = self.accuracy(pruning)
+                if score >= best[0]:
+                    best = (score, _snapshot(model))
+        if gates is None:
+            model.load_state_dict(best[1])
+
+
+def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+
+class _Gates:
+    """A relaxed on/off gate per part and per classifier read, open at the start."""
+
+    def __init__(self, model: TransformerProgram):
+        self.parts = torch.nn.Parameter(torch.full((len(part_names(model.config)),), 3.0))  # (P,) log-alpha
+        self.reads = torch.nn.Parameter(torch.full((len(variable_layout(model.config)),), 3.0))  # (V,)
+
+    def sample(self, generator: torch.Generator) -> Gates:
+        """Hard-concrete samples in [0, 1], exactly 0 or 1 with positive probability."""
+        beta, low, high = HARD_CONCRETE
+
+        def draw(log_alpha: torch.Tensor) -> torch.Tensor:
+            u = torch.rand(log_alpha.shape, generator=generator).clamp(1e-6, 1 - 1e-6)
+            s = torch.sigmoid((torch.log(u) - torch.log(1 - u) + log_alpha) / beta)
+            return (s * (high - low) + low).clamp(0, 1)
+
+        return Gates(draw(self.parts), draw(self.reads))
+
+    def expected_open(self) -> torch.Tensor:
+        """The expected number of gates that are not exactly 0."""
+        beta, low, high = HARD_CONCRETE
+        shift = beta * math.log(-low / high)
+        return torch.sigmoid(self.parts - shift).sum() + torch.sigmoid(self.reads - shift).sum()
+
+    def closed(self, pruning: Pruning, model: TransformerProgram, constants: dict[str, int]) -> Pruning:
+        """`pruning` with every part and read whose gate ended closed removed."""
+        for name, log_alpha in zip(part_names(model.config), self.parts.tolist()):
+            if log_alpha < 0 and name not in pruning.pruned:
+                pruning = pruning.without("part", name, constants)
+        for (name, _), log_alpha in zip(variable_layout(model.config), self.reads.tolist()):
+            if log_alpha < 0 and name not in pruning.unread:
+                pruning = pruning.without("read", name, constants)
+        return pruning
+
+
+def count_parts(pruning: Pruning, model: TransformerProgram) -> dict[str, int]:
+    """Parts and classifier reads kept."""
+    return {
+        "parts": len(part_names(model.config)) - len(pruning.pruned),
+        "reads": len(variable_layout(model.config)) - len(pruning.unread),
+    }
+
+
+def prune(run_dir: Path, out: Path, config: PruneConfig, quiet: bool = True) -> dict:
+    """Prune the run in `run_dir` into a new run directory `out`; return (and write) its results."""
+    config.check()
+    run = load_run(Path(run_dir))
+    if not isinstance(run.model, TransformerProgram):
+        raise ValueError(f"{run_dir} holds a {type(run.model).__name__}; only Transformer Programs prune")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise runio.RunError(f"{out} is not empty; prune writes a new run directory")
+    started = time.perf_counter()
+    data = run.dataset
+    pruner = _Pruner(run, data, config)
+    before = {split: pruner.accuracy(Pruning(), split) for split in ("val", "test")}
+    pruning = Pruning()
+    if config.gate_epochs:
+        gates = _Gates(run.model)
+        pruner.finetune(pruning, config.gate_epochs, gates)
+        pruning = gates.closed(pruning, run.model, pruner.constants)
+        if config.finetune_epochs:
+            pruner.finetune(pruning, config.finetune_epochs)
+        pruning = pruner.repair(pruning)
+    pruning = pruner.greedy(pruning)
+    while config.finetune_epochs:
+        pruner.finetune(pruning, config.finetune_epochs)
+        reduced = pruner.greedy(pruning)
+        if reduced == pruning:
+            break
+        pruning = reduced
+    pruner.apply(pruning)
+    results = {split: evaluate(run.model, *data.tensors[split]) for split in ("train", "val", "test")}
+    results["pruning"] = {
+        "from": str(run_dir),
+        "config": asdict(config),
+        "before": before,
+        "kept": count_parts(pruning, run.model),
+        "of": count_parts(Pruning(), run.model),
+        "pruned": pruning.pruned,
+        "unread": pruning.unread,
+        "seconds": time.perf_counter() - started,
+    }
+    results["notes"] = data.splits.notes
+    run_config = {**run.config, "model": run.model.config.to_dict()}
+    runio.write_json(out / "config.json", run_config)
+    runio.save_tensors(out / "model.safetensors", dict(run.model.state_dict()))
+    runio.write_json(out / "results.json", results)
+    return results

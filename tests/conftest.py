@@ -1,0 +1,41 @@
+"""Fixtures shared by the test modules: briefly trained runs, trained once per session."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from transformer_programs.config import TrainConfig
+from transformer_programs.train import train
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """trained(**settings): the run directory of train(TrainConfig(**settings)), trained once."""
+    runs: dict[str, Path] = {}
+
+    def get(**settings) -> Path:
+        key = json.dumps(settings, sort_keys=True)
+        if key not in runs:
+            runs[key] = tmp_path_factory.mktemp("trained") / settings["task"]
+            train(TrainConfig(**settings), runs[key], quiet=True)
+        return runs[key]
+
+    return get
+
+
+@pytest.fixture
+def copy_run(tmp_path):
+    """copy_run(run_dir): a copy of a run's files in this test's directory, to change freely."""
+
+    def copy(run_dir: Path) -> Path:
+        target = tmp_path / "run"
+        target.mkdir()
+        for path in run_dir.iterdir():
+            if path.is_file() and path.name != ".lock":
+                (target / path.name).write_bytes(path.read_bytes())
+        return target
+
+    return copy

@@ -1,0 +1,135 @@
+"""Simplification: each pass on a hand-built program whose rewrite is known, and the shared case
+table simplified with no disagreement against the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_program import CASES, build, inputs_for, padded
+from transformer_programs.program import generate, run_batch, simplify, verify
+from transformer_programs.program.ir import (
+    CategoricalAttention,
+    CategoricalMLP,
+    Classifier,
+    Layer,
+    NumericalAttention,
+    Program,
+    Rules,
+    Variable,
+)
+from transformer_programs.program.simplify import encode_space
+from transformer_programs.program.verify import load_program
+from transformer_programs.tasks import InputSpace
+
+VOCAB = ["<pad>", "<s>", "a", "b", "c", "d", "e", "f"]  # 8 token ids, 6 positions: values 6 and 7 no position
+LABELS = ["<pad>", "x", "y", "z"]
+MAX_LEN = 6
+D = 8
+
+
+def hand_built(components: list, reads: dict[str, list[list[float]]], kinds: dict[str, str]) -> Program:
+    """One layer of `components` and a weights classifier over `reads` (variable -> [value][label])."""
+    variables = [Variable("tokens", False, "token"), Variable("positions", False, "position"),
+                 Variable("ones", True, "number", 1)]
+    variables += [Variable(c.name, isinstance(c, NumericalAttention), kinds[c.name],
+                           MAX_LEN if isinstance(c, NumericalAttention) else None) for c in components]
+    layer = Layer([c for c in components if isinstance(c, CategoricalAttention)],
+                  [c for c in components if isinstance(c, NumericalAttention)],
+                  [c for c in components if isinstance(c, CategoricalMLP)], [])
+    classifier = Classifier(bias=[0.0] * len(LABELS), categorical=reads, numerical={})
+    return Program(VOCAB, LABELS, MAX_LEN, D, variables, [], [layer], classifier)
+
+
+def rows(*labels_of_value: int) -> list[list[float]]:
+    """Classifier rows over the value space: value v scores 1.0 for label labels_of_value[v]."""
+    table = [[0.0] * len(LABELS) for _ in range(D)]
+    for value, label in enumerate(labels_of_value):
+        table[value][label] = 1.0
+    return table
+
+
+def every_input(program: Program, space: InputSpace | None = None) -> np.ndarray:
+    """Every input of `space`, or every sequence of a, b, c after <s> up to MAX_LEN."""
+    return encode_space(program, space or InputSpace(("a", "b", "c"), 0, MAX_LEN - 1, False))
+
+
+def same_predictions(first: Program, second: Program, tmp_path: Path, inputs: np.ndarray) -> None:
+    """The interpreter on both programs and the second's generated code agree on every input."""
+    expected = run_batch(first, inputs)[0]
+    np.testing.assert_array_equal(run_batch(second, inputs)[0] * (inputs != 0), expected * (inputs != 0))
+    path = tmp_path / "simple.py"
+    path.write_text(generate(second), encoding="utf-8")
+    module = load_program(path)
+    for row, labels in zip(inputs, expected):
+        tokens = [VOCAB[i] for i in row if i != 0]
+        assert module.run(tokens) == [LABELS[i] for i in labels[: len(tokens)]]
+
+
+def test_a_shift_predicate_prints_as_k_equals_q_minus_1(tmp_path):
+    shift = CategoricalAttention("attn_0_0", "positions", "positions", "tokens", [7, 0, 1, 2, 3, 4, 5, 6], False)
+    program = hand_built([shift], {"attn_0_0": rows(1, 1, 2, 3, 1, 2, 3, 1)}, {"attn_0_0": "token"})
+    code = generate(program)
+    assert "select_closest(positions, positions, lambda q, k: k == q - 1)" in code
+    same_predictions(program, program, tmp_path, every_input(program))
+
+
+def test_an_unreachable_branch_disappears(tmp_path):
+    # '<s>' looks for 'a', a -> b, b -> c, c -> a, d -> a, e -> b, f -> c: no closed form fits
+    predicate = [0, 2, 3, 4, 2, 2, 3, 4]
+    head = CategoricalAttention("attn_0_0", "tokens", "tokens", "positions", predicate, False)
+    program = hand_built([head], {"attn_0_0": rows(1, 2, 3, 1, 2, 3, 1, 2)}, {"attn_0_0": "position"})
+    assert "'e': 'b'" in generate(program)  # every token can occur: 'e' keeps its entry
+    space = InputSpace(("a", "b", "c"), 1, 4, False)
+    simple = simplify(program, space)
+    assert simple.variable("tokens").values == [1, 2, 3, 4]  # '<s>', 'a', 'b', 'c'
+    code = generate(simple)
+    assert "'d'" not in code and "'e'" not in code  # tokens the space never holds
+    same_predictions(program, simple, tmp_path, every_input(program, space))
+
+
+def test_a_constant_variable_folds_into_its_reader(tmp_path):
+    constant = CategoricalMLP("mlp_0_0", "tokens", "positions", [[4] * D for _ in range(D)])  # always 4
+    reader = CategoricalAttention("attn_0_1", "mlp_0_0", "tokens", "positions", [0, 1, 2, 3, 5, 5, 6, 7], False)
+    program = hand_built([reader, constant], {"attn_0_1": rows(1, 2, 3, 1, 2, 3, 1, 2)},
+                         {"mlp_0_0": "abstract", "attn_0_1": "position"})
+    program.layers = [Layer([], [], [constant], []), Layer([reader], [], [], [])]
+    program.variables = [program.variable(n) for n in ("tokens", "positions", "ones", "mlp_0_0", "attn_0_1")]
+    program.classifier.categorical = {"attn_0_1": rows(1, 2, 3, 1, 2, 3, 1, 2)}
+    simple = simplify(program, checks=every_input(program))
+    assert "mlp_0_0" not in [v.name for v in simple.variables]
+    code = generate(simple)
+    assert "mlp_0_0" not in code
+    assert "select_closest(tokens, tokens, lambda q, k: k == 'd')" in code  # every query looks for value 5
+    same_predictions(program, simple, tmp_path, every_input(program))
+
+
+def test_a_classifier_that_depends_on_one_variable_prints_as_a_table(tmp_path):
+    copy = CategoricalAttention("attn_0_0", "tokens", "tokens", "positions", [0, 1, 2, 3, 4, 5, 6, 7], False)
+    program = hand_built([copy], {"tokens": rows(0, 1, 2, 3, 3, 2, 1, 1), "attn_0_0": [[0.0] * 4] * D},
+                         {"attn_0_0": "position"})
+    simple = simplify(program, checks=every_input(program))
+    assert isinstance(simple.classifier, Rules) and simple.classifier.reads == ["tokens"]
+    assert [v.name for v in simple.variables] == ["tokens", "positions", "ones"]  # the head was read for nothing
+    code = generate(simple)
+    assert "CLASSIFIER = {" in code and "struct" not in code
+    same_predictions(program, simple, tmp_path, every_input(program))
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_the_case_table_simplified_agrees_with_the_model(name: str, tmp_path: Path) -> None:
+    model, program = build(sum(map(ord, name)), **CASES[name])
+    inputs = inputs_for(program, 300, seed=7)
+    simple = simplify(program, checks=padded(inputs))
+    path = tmp_path / "simple.py"
+    path.write_text(generate(simple), encoding="utf-8")
+    report = verify(model, simple, path, inputs)
+    assert report.disagreements == 0, report.first_disagreement
+    assert generate(simple).count("\n") <= generate(program).count("\n")
+    space = InputSpace(("a", "b", "c"), 1, min(4, program.max_len - 1), False)
+    on_space = simplify(program, space)
+    path.write_text(generate(on_space), encoding="utf-8")
+    report = verify(model, on_space, path, encode_space(program, space))
+    assert report.disagreements == 0, report.first_disagreement
