@@ -129,18 +129,24 @@ class _Pruner:
         return pruning
 
     def greedy(self, pruning: Pruning) -> Pruning:
-        """Remove, one at a time, the part or read that costs the least validation accuracy."""
+        """Remove parts and reads while validation accuracy stays within budget: each pass ranks
+        the remaining ones by the accuracy left without each, then removes them in that order,
+        each one only if the accuracy stays within budget with the ones before it removed."""
         pruning = self.without_dead(pruning)
         while True:
-            best = None
-            for kind, name in self.remaining(pruning):
-                trial = pruning.without(kind, name, self.constants)
-                score = self.accuracy(trial)
-                if score >= self.floor and (best is None or score > best[0]):
-                    best = (score, trial)
-            if best is None:
+            scores = {candidate: self.accuracy(pruning.without(*candidate, self.constants))
+                      for candidate in self.remaining(pruning)}
+            removed_any = False
+            for candidate in sorted(scores, key=scores.__getitem__, reverse=True):
+                if scores[candidate] < self.floor:
+                    break
+                if candidate not in self.remaining(pruning):  # gone with a part it fed
+                    continue
+                trial = pruning.without(*candidate, self.constants)
+                if self.accuracy(trial) >= self.floor:
+                    pruning, removed_any = self.without_dead(trial), True
+            if not removed_any:
                 return pruning
-            pruning = self.without_dead(best[1])
 
     def finetune(self, pruning: Pruning, epochs: int, gates: "_Gates | None" = None) -> None:
         """Relaxed training of the model under `pruning` (and `gates`), the best validation epoch kept."""

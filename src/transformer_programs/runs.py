@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -38,9 +39,9 @@ class LoadedRun:
     input_vocab: Vocab
     label_vocab: Vocab
 
-    @property
+    @functools.cached_property
     def dataset(self) -> Dataset:
-        """The run's data, regenerated from its seed."""
+        """The run's data, regenerated from its seed (once)."""
         return build_dataset(self.train_config)
 
     @property

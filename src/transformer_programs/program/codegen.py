@@ -350,21 +350,39 @@ class _Writer:
         return [f"    return [CLASSIFIER.get({key}, {default}) for {key} in {source}]"]
 
     def weights(self, classifier: Classifier) -> list[str]:
-        """Weights of every label but <pad> (never predicted), as per-variable tables."""
-        lines = [F32.rstrip("\n"), "", "", "# Classifier: scores of LABELS; categorical variables add a row per value,"]
-        lines.append("# numerical variables add weight * value.")
-        lines += _wrapped("CLASSIFIER_BIAS = f32(", _floats(classifier.bias), ", ", ")", "")
+        """Weights of every label but <pad> (never predicted), as per-variable tables: integer
+        points where simplify has made them so, else float32 values in their shortest exact text."""
+        rows = [classifier.bias, *classifier.numerical.values()]
+        rows += [table[value] for name, table in classifier.categorical.items() for value in self.domains[name]]
+        integral = all(float(weight).is_integer() for row in rows for weight in row[1:])
+
+        def row(prefix: str, weights: list[float], suffix: str, indent: str) -> list[str]:
+            if integral:
+                return _wrapped(prefix + "[", [str(int(w)) for w in weights[1:]], ", ", "]" + suffix, indent)
+            return _wrapped(prefix + "f32(", _floats(weights), ", ", ")" + suffix, indent)
+
+        if integral:
+            lines = ["", "", "# The classifier: each variable gives every label of LABELS points for its value; the label",
+                     "# with the most points wins, the first of them on ties."]
+        else:
+            lines = [F32.rstrip("\n"), "", "", "# Classifier: scores of LABELS; categorical variables add a row per value,",
+                     "# numerical variables add weight * value."]
+        lines += row("CLASSIFIER_BIAS = ", classifier.bias, "", "")
         lines.append("CLASSIFIER_CATEGORICAL = {")
         for name, table in classifier.categorical.items():
             lines.append(f"    {name!r}: {{")
             for value in self.domains[name]:
-                lines += _wrapped(f"{self.show(name, value)}: f32(", _floats(table[value]), ", ", "),", "        ")
+                lines += row(f"{self.show(name, value)}: ", table[value], ",", "        ")
             lines.append("    },")
         lines.append("}")
-        lines.append("CLASSIFIER_NUMERICAL = {")
-        for name, row in classifier.numerical.items():
-            lines += _wrapped(f"{name!r}: f32(", _floats(row), ", ", "),", "    ")
-        return [*lines, "}", CLASSIFY_WEIGHTS.rstrip("\n")]
+        if classifier.numerical:
+            lines.append("CLASSIFIER_NUMERICAL = {")
+            for name, weights in classifier.numerical.items():
+                lines += row(f"{name!r}: ", weights, ",", "    ")
+            lines.append("}")
+        else:
+            lines.append("CLASSIFIER_NUMERICAL = {}")
+        return [*lines, CLASSIFY_WEIGHTS.rstrip("\n")]
 
     # --- the whole file ----------------------------------------------------------------------
 
@@ -433,7 +451,7 @@ def generate(program: Program, model_sha256: str | None = None) -> str:
     space = program.input_space
     domain = "" if space is None else f"It takes {space.describe()}, and raises ValueError on any other input. "
     about = "\n".join(_words(ABOUT.format(bos=repr(BOS), domain=domain)))
-    imports = "import struct\n" if classifier_lines else ""
+    imports = "import struct\n" if "def f32(" in "\n".join(classifier_lines) else ""
     lines = [HEADER.format(about=about, imports=imports)]
     if model_sha256 is not None:
         lines += ["# The model this program was verified against: sha256 of its config and weights.",

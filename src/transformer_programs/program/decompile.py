@@ -22,7 +22,7 @@ from .extract import extract
 from .interpret import run_tokens
 from .ir import Program
 from .simplify import encode_space, simplify
-from .verify import Report, as_sequences, load_program, padded, random_inputs, verify
+from .verify import Report, as_sequences, padded, random_inputs, verify
 
 MAX_EXHAUSTIVE = 400_000  # inputs: up to this many, verification checks every input of the space
 RUN_FILES = ("config.json", "model.safetensors", "checkpoint.safetensors", "checkpoint.json", "metrics.csv",
@@ -68,18 +68,20 @@ def _inputs(run: LoadedRun, program: Program, n_random: int) -> tuple[np.ndarray
                                                     "random_inputs": n_random}
 
 
-def _program_accuracy(run: LoadedRun, path: Path) -> dict[str, float]:
-    """Token accuracy of the written program on the validation and test splits."""
-    module = load_program(path)
+def _program_accuracy(run: LoadedRun, inputs, predictions: list[list[int]]) -> dict[str, float]:
+    """Token accuracy of a verified program on the validation and test splits, from its
+    predictions on the verified inputs (which hold every validation and test input)."""
+    by_input = {tuple(sequence): labels for sequence, labels in zip(as_sequences(inputs), predictions)}
     accuracy = {}
-    for name, split in (("val", run.splits.val), ("test", run.splits.test)):
-        correct = scored = 0
-        for tokens, labels in zip(split.inputs, split.labels):
-            predicted = module.run(tokens)
-            for label, guess in zip(labels, predicted):
-                if label != "<pad>":
+    for name in ("val", "test"):
+        x, y = (tensor.numpy() for tensor in run.dataset.tensors[name])
+        scored = correct = 0
+        for sequence, labels in zip(as_sequences(x), y):
+            predicted = by_input[tuple(sequence)]
+            for n, label in enumerate(labels[: len(sequence)].tolist()):
+                if label != 0:
                     scored += 1
-                    correct += label == guess
+                    correct += predicted[n] == label
         accuracy[name] = correct / max(scored, 1)
     return accuracy
 
@@ -110,6 +112,7 @@ def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000) 
     programs = {"program": simplify(full, space, checks), "program_full": full}
     reports: dict[str, dict] = {}
     written: dict[str, Path] = {}
+    predictions: list[list[int]] = []
     try:
         for name, program in programs.items():
             code = generate(program, digest)
@@ -117,6 +120,7 @@ def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000) 
             runio.atomic_write_text(temporary, code)
             written[name] = temporary
             report: Report = verify(run.model, program, temporary, inputs)
+            predictions = predictions or report.predictions
             reports[name] = {
                 "path": _relative(paths[name], run_dir),
                 "lines": code.count("\n"),
@@ -135,7 +139,7 @@ def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000) 
         if record["disagreements"]:
             runio.write_json(run_dir / "verification-failed.json", record)
             return record
-        record["program_accuracy"] = _program_accuracy(run, written["program"])
+        record["program_accuracy"] = _program_accuracy(run, inputs, predictions)
         for name, temporary in written.items():
             paths[name].parent.mkdir(parents=True, exist_ok=True)
             temporary.replace(paths[name])

@@ -22,6 +22,7 @@ from .interpret import classify, joint_keys, run_batch
 from .ir import (
     CategoricalAttention,
     CategoricalMLP,
+    Classifier,
     NumericalAttention,
     NumericalMLP,
     Program,
@@ -158,10 +159,19 @@ def _joint_states(program: Program, inputs: np.ndarray | None, extra: list[str])
         values = np.array(list(product(*(domains[name] for name in names))), dtype=np.int64).reshape(size, len(names))
     else:
         return None
-    trace = {variable.name: np.full((len(values), 1), domains[variable.name][0]) for variable in program.variables}
-    for column, name in enumerate(names):
-        trace[name] = values[:, column : column + 1]
-    return _States(names, values, classify(program, trace)[:, 0])
+    states = _States(names, values, np.zeros(len(values), dtype=np.int64))
+    states.labels = classify(program, _state_trace(program, states))[:, 0]
+    return states
+
+
+def _state_trace(program: Program, states: _States) -> dict[str, np.ndarray]:
+    """A trace of one position per joint value: the states' columns, every other variable at its
+    first value (those the classifier reads then have only that one)."""
+    domains = value_domains(program)
+    trace = {v.name: np.full((len(states.values), 1), domains[v.name][0]) for v in program.variables}
+    for column, name in enumerate(states.names):
+        trace[name] = states.values[:, column : column + 1]
+    return trace
 
 
 def _decides(values: np.ndarray, labels: np.ndarray) -> bool:
@@ -227,6 +237,121 @@ def as_rules(program: Program, inputs: np.ndarray | None) -> Program:
     return best
 
 
+POINT_SCALES = (1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000, 10_000)
+
+
+def _without(classifier: Classifier, name: str) -> Classifier:
+    """The classifier with one variable no longer read."""
+    return Classifier(
+        bias=classifier.bias,
+        categorical={k: v for k, v in classifier.categorical.items() if k != name},
+        numerical={k: v for k, v in classifier.numerical.items() if k != name},
+    )
+
+
+def _rounded(classifier: Classifier, scale: float) -> Classifier:
+    """Every weight times `scale`, rounded to an integer."""
+    def points(row: list[float]) -> list[float]:
+        return [float(round(weight * scale)) for weight in row]
+
+    return Classifier(
+        bias=points(classifier.bias),
+        categorical={name: [points(row) for row in table] for name, table in classifier.categorical.items()},
+        numerical={name: points(row) for name, row in classifier.numerical.items()},
+    )
+
+
+def _folded(classifier: Classifier, constants: dict[str, int]) -> Classifier:
+    """Integer points with the rows of constant variables added into the bias (exact in integers)."""
+    bias = list(classifier.bias)
+    for name, value in constants.items():
+        row = classifier.categorical[name][value] if name in classifier.categorical else [
+            weight * value for weight in classifier.numerical.get(name, [0.0] * len(bias))]
+        bias = [b + r for b, r in zip(bias, row)]
+    folded = Classifier(bias, dict(classifier.categorical), dict(classifier.numerical))
+    for name in constants:
+        folded = _without(folded, name)
+    return folded
+
+
+MAX_ABSORBED_VALUES = 64  # a count becomes a table of points per value only up to this many values
+
+
+def _one_input_function(program: Program, component, domains: dict[str, list[int]]) -> tuple[str, dict] | None:
+    """(source, {source value: output}) where a table's output depends on one variable only."""
+    if isinstance(component, NumericalMLP):
+        last = len(component.table) - 1
+        return component.source, {x: component.table[min(x, last)] for x in domains[component.source]}
+    if not isinstance(component, CategoricalMLP):
+        return None
+    if component.first == component.second:
+        return component.first, {x: component.table[x][x] for x in domains[component.first]}
+    for source, position in ((component.first, 0), (component.second, 1)):
+        outputs: dict[int, set[int]] = {}
+        for a in domains[component.first]:
+            for b in domains[component.second]:
+                outputs.setdefault((a, b)[position], set()).add(component.table[a][b])
+        if all(len(values) == 1 for values in outputs.values()):
+            return source, {x: values.pop() for x, values in outputs.items()}
+    return None
+
+
+def _absorbed(program: Program, classifier: Classifier) -> Classifier:
+    """Integer points with each read that a table computes from one other variable folded into
+    that variable's points (exact: integer sums), so the table need not be computed at all."""
+    domains = value_domains(program)
+    producers = {c.name: c for layer in program.layers for c in layer.components()}
+    size = len(classifier.bias)
+    for name in classifier_reads(replace(program, classifier=classifier)):
+        found = _one_input_function(program, producers[name], domains) if name in producers else None
+        if found is None or len(domains[found[0]]) > MAX_ABSORBED_VALUES:
+            continue
+        source, function = found
+        points = classifier.categorical[name]  # a table's output is categorical
+        rows = max(max(domains[source]) + 1, len(classifier.categorical.get(source, [])))
+        table = [list(row) for row in classifier.categorical.get(source, [[0.0] * size] * rows)]
+        table += [[0.0] * size for _ in range(rows - len(table))]
+        linear = classifier.numerical.get(source)
+        for x in domains[source]:
+            own = [weight * x for weight in linear] if linear else table[x]
+            table[x] = [a + b for a, b in zip(own, points[function[x]])]
+        categorical = {k: v for k, v in classifier.categorical.items() if k != name}
+        categorical[source] = table
+        numerical = {k: v for k, v in classifier.numerical.items() if k not in (name, source)}
+        classifier = Classifier(classifier.bias, categorical, numerical)
+    return classifier
+
+
+def as_points(program: Program, inputs: np.ndarray | None) -> Program:
+    """Pass 3: where every joint value the classifier's reads take is known (every input listed,
+    or few enough values), drop each read that never changes its label, then write its weights as
+    the smallest integer points that give every joint value the same label, so that the sum no
+    longer depends on its order; constant reads go into the bias. Unchanged elsewhere."""
+    if isinstance(program.classifier, Rules):
+        return program
+    states = _joint_states(program, inputs, [])
+    if states is None:
+        return program
+    trace = _state_trace(program, states)
+
+    def same(classifier: Classifier) -> bool:
+        return bool(np.array_equal(classify(replace(program, classifier=classifier), trace)[:, 0], states.labels))
+
+    classifier = program.classifier
+    domains = value_domains(program)
+    for name in sorted(classifier_reads(program), key=lambda n: -len(domains[n])):  # widest first
+        if same(_without(classifier, name)):
+            classifier = _without(classifier, name)
+    for scale in POINT_SCALES:
+        if same(_rounded(classifier, scale)):
+            points = _rounded(classifier, scale)
+            constants = {n: domains[n][0] for n in classifier_reads(replace(program, classifier=points))
+                         if len(domains[n]) == 1}
+            classifier = _absorbed(program, _folded(points, constants))
+            break
+    return replace(program, classifier=classifier)
+
+
 def remove_dead(program: Program) -> Program:
     """Pass 4: drop every part and constant that neither the classifier nor a kept part reads."""
     program = copy.deepcopy(program)
@@ -259,6 +384,8 @@ def simplify(program: Program, space: InputSpace | None = None, checks: np.ndarr
         ("reachable values", lambda p: with_values(replace(p, input_space=space), inputs)),
         ("fold constants", fold_constants),
         ("remove dead parts", remove_dead),
+        ("classifier as points", lambda p: as_points(p, inputs)),
+        ("remove dead parts after points", remove_dead),
         ("classifier as rules", lambda p: as_rules(p, inputs)),
         ("remove dead parts after rules", remove_dead),
     ]
@@ -267,7 +394,7 @@ def simplify(program: Program, space: InputSpace | None = None, checks: np.ndarr
         current = function(current)
         if expected is not None:
             _check(name, current, checks, expected)
-        if name == "remove dead parts":
+        if name == "remove dead parts after points":
             weighted = current
     return min((current, weighted), key=lambda p: generate(p).count("\n"))
 
