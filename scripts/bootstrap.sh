@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv at the repository root when missing and install the project into it.
 # Re-running is cheap: the install is skipped while pyproject.toml is unchanged.
+# `bootstrap.sh test` also installs what only the tests need: Debian's chromium, in which the
+# HTML report is rendered (as root, with apt-get; elsewhere it says how).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -15,4 +17,12 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install -q -e ".[dev]"
     rm -f .venv/.installed-*
     touch "$stamp"
+fi
+if [ "${1:-}" = "test" ] && ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -q >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+    else
+        echo "bootstrap: the report test needs chromium; install Debian's package chromium as root" >&2
+    fi
 fi

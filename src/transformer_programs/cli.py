@@ -115,6 +115,49 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return decompile_and_report(out, None)
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from .api import load
+
+    traced = load(args.run_dir).trace(args.tokens, simplified=args.simplified)
+    print(json.dumps(traced.to_json(), indent=2) if args.json else traced.table())
+    return 0
+
+
+def cmd_circuit(args: argparse.Namespace) -> int:
+    from . import runio
+    from .api import load
+
+    graph = load(args.run_dir).circuit(args.split)
+    out = Path(args.out) if args.out else Path(args.run_dir) / "circuit.svg"
+    runio.atomic_write_text(out, graph.svg())
+    print(json.dumps(graph.to_json(), indent=2) if args.json else graph.text())
+    print(f"graph written to {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_errors(args: argparse.Namespace) -> int:
+    from .api import load
+
+    groups = load(args.run_dir).errors(args.split)
+    if args.json:
+        print(json.dumps([group.to_json() for group in groups], indent=2))
+        return 0
+    total = sum(group.count for group in groups)
+    print(f"{total} mistaken positions on {args.split} in {len(groups)} groups (count, part, branch):")
+    for group in groups[: args.limit]:
+        print(group.summary())
+    if groups:
+        print(f"\ntrace of the largest group's example:\n{groups[0].trace.table()}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .api import load
+
+    print(load(args.run_dir).report(args.out))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tprog", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,6 +201,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("tokens", nargs="+")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("trace", help="every variable at every position of one input, and what each head read")
+    p.add_argument("run_dir")
+    p.add_argument("tokens", nargs="+")
+    p.add_argument("--simplified", action="store_true", help="trace the simplified program (default: the full one)")
+    p.add_argument("--json", action="store_true", help="print JSON for tools instead of a table")
+    p.set_defaults(func=cmd_trace)
+
+    p = sub.add_parser("circuit", help="the program's dependency graph, each part scored by ablation")
+    p.add_argument("run_dir")
+    p.add_argument("--split", default="val", choices=("train", "val", "test"), help="where ablations are scored")
+    p.add_argument("--out", help="SVG image of the graph (default: RUN_DIR/circuit.svg)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=cmd_circuit)
+
+    p = sub.add_parser("errors", help="the program's mistakes, grouped by the branch that chose the wrong value")
+    p.add_argument("run_dir")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--limit", type=int, default=20, help="groups to print (default 20)")
+    p.add_argument("--json", action="store_true", help="print every group as JSON, with its example's trace")
+    p.set_defaults(func=cmd_errors)
+
+    p = sub.add_parser("report", help="one self-contained HTML page about a run")
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="HTML file (default: RUN_DIR/report.html)")
+    p.set_defaults(func=cmd_report)
 
     from .experiments.length import add_lengthgen_parser
     from .experiments.sweep import add_sweep_parser

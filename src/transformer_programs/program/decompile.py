@@ -54,7 +54,7 @@ def _is_generated(path: Path) -> bool:
         return False
 
 
-def _inputs(run: LoadedRun, program: Program, n_random: int) -> tuple[np.ndarray | list, dict]:
+def verification_inputs(run: LoadedRun, program: Program, n_random: int = 2000) -> tuple[np.ndarray | list, dict]:
     """The inputs to verify on and how they were chosen: every input of the run's input space
     when it has at most MAX_EXHAUSTIVE, else validation, test and `n_random` random inputs."""
     space = run.input_space()
@@ -66,6 +66,14 @@ def _inputs(run: LoadedRun, program: Program, n_random: int) -> tuple[np.ndarray
     sampled = random_inputs(program, n_random, 1, program.max_len, seed=0)
     return [*held_out[0], *held_out[1], *sampled], {"exhaustive": False, "input_space": None,
                                                     "random_inputs": n_random}
+
+
+def simplified(run: LoadedRun, full: Program, inputs, how: dict) -> Program:
+    """The simplified program of a run: defined on its input space where verification lists it
+    (then exact on each input of it), else on every input, each pass checked on `inputs`."""
+    if how["exhaustive"]:
+        return simplify(full, run.input_space())
+    return simplify(full, None, padded(as_sequences(inputs)))
 
 
 def _program_accuracy(run: LoadedRun, inputs, predictions: list[list[int]]) -> dict[str, float]:
@@ -106,10 +114,8 @@ def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000) 
     paths = program_paths(run_dir, out)
     digest = model_digest(run_dir)
     full = extract(run.model, run.input_vocab, run.label_vocab)
-    inputs, how = _inputs(run, full, n_random)
-    space = run.input_space() if how["exhaustive"] else None
-    checks = None if space is not None else padded(as_sequences(inputs))
-    programs = {"program": simplify(full, space, checks), "program_full": full}
+    inputs, how = verification_inputs(run, full, n_random)
+    programs = {"program": simplified(run, full, inputs, how), "program_full": full}
     reports: dict[str, dict] = {}
     written: dict[str, Path] = {}
     predictions: list[list[int]] = []

@@ -8,7 +8,7 @@ from ..vocab import BOS, EOS, PAD
 from .ir import CategoricalAttention, CategoricalMLP, NumericalAttention, NumericalMLP, Program, Rules
 
 
-def _matches(head: CategoricalAttention | NumericalAttention, trace: dict, valid: np.ndarray) -> np.ndarray:
+def matches(head: CategoricalAttention | NumericalAttention, trace: dict, valid: np.ndarray) -> np.ndarray:
     """(B, query, key) booleans: key is a candidate of the query and matches its predicate."""
     target = np.asarray(head.predicate)[trace[head.query]]  # (B, T): key value each query looks for
     match = target[:, :, None] == trace[head.key][:, None, :]  # (B, query, key)
@@ -19,20 +19,25 @@ def _matches(head: CategoricalAttention | NumericalAttention, trace: dict, valid
     return match & visible
 
 
-def _categorical_attention(head: CategoricalAttention, trace: dict, valid: np.ndarray) -> np.ndarray:
-    """Value at the matching key of smallest rank 2|i-j| - [j<i]; position 0 when none matches."""
-    match = _matches(head, trace, valid)  # (B, query, key)
-    length = valid.shape[1]
+def closest(match: np.ndarray) -> np.ndarray:
+    """(B, query) key position each query reads: the matching key of smallest rank
+    2|i-j| - [j<i], position 0 when none matches."""
+    length = match.shape[-1]
     i, j = np.arange(length)[:, None], np.arange(length)[None, :]
     rank = 2 * np.abs(i - j) - (j < i)  # (query, key): distinct for distinct keys
     chosen = np.where(match, rank, 2 * length).argmin(-1)  # (B, query)
-    chosen = np.where(match.any(-1), chosen, 0)  # (B, query): BOS when nothing matches
+    return np.where(match.any(-1), chosen, 0)  # (B, query): BOS when nothing matches
+
+
+def _categorical_attention(head: CategoricalAttention, trace: dict, valid: np.ndarray) -> np.ndarray:
+    """Value at the key each query reads (`closest`)."""
+    chosen = closest(matches(head, trace, valid))  # (B, query)
     return np.take_along_axis(trace[head.value], chosen, axis=1)  # (B, T)
 
 
 def _numerical_attention(head: NumericalAttention, trace: dict, valid: np.ndarray) -> np.ndarray:
     """Sum of the value over every matching key (0 when none matches)."""
-    match = _matches(head, trace, valid)  # (B, query, key)
+    match = matches(head, trace, valid)  # (B, query, key)
     return (match * trace[head.value][:, None, :]).sum(-1)  # (B, T)
 
 

@@ -277,7 +277,7 @@ def _folded(classifier: Classifier, constants: dict[str, int]) -> Classifier:
 MAX_ABSORBED_VALUES = 64  # a count becomes a table of points per value only up to this many values
 
 
-def _one_input_function(program: Program, component, domains: dict[str, list[int]]) -> tuple[str, dict] | None:
+def one_input_function(program: Program, component, domains: dict[str, list[int]]) -> tuple[str, dict] | None:
     """(source, {source value: output}) where a table's output depends on one variable only."""
     if isinstance(component, NumericalMLP):
         last = len(component.table) - 1
@@ -303,7 +303,7 @@ def _absorbed(program: Program, classifier: Classifier) -> Classifier:
     producers = {c.name: c for layer in program.layers for c in layer.components()}
     size = len(classifier.bias)
     for name in classifier_reads(replace(program, classifier=classifier)):
-        found = _one_input_function(program, producers[name], domains) if name in producers else None
+        found = one_input_function(program, producers[name], domains) if name in producers else None
         if found is None or len(domains[found[0]]) > MAX_ABSORBED_VALUES:
             continue
         source, function = found

@@ -1,0 +1,114 @@
+"""The Python API, for notebooks: load a run, get its programs, run, trace and ablate them, and
+see its circuit, its mistakes and a report. The `tprog` commands are thin layers over it.
+
+    import transformer_programs as tp
+    run = tp.load("runs/sort")
+    run.predict(["<s>", "3", "1", "2", "</s>"])
+    print(run.trace(["<s>", "3", "1", "2", "</s>"]).table())
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from . import runio
+from .analysis.circuit import Circuit, ablated, accuracy, circuit, most_common_values
+from .analysis.errors import ErrorGroup, error_groups
+from .analysis.report import HeatmapInput, render
+from .analysis.trace import Trace, encode, head_patterns, trace
+from .model.program_model import TransformerProgram
+from .program import extract, generate
+from .program.decompile import check_program_current, simplified, verification_inputs
+from .program.interpret import run_batch, run_tokens
+from .program.ir import Program
+from .runs import LoadedRun, load_run
+
+
+class Run:
+    """A trained Transformer Program run and the tools to read and debug its program."""
+
+    def __init__(self, path: str | Path):
+        self.loaded: LoadedRun = load_run(Path(path))
+        if not isinstance(self.loaded.model, TransformerProgram):
+            raise ValueError(f"{path} holds a {type(self.loaded.model).__name__}; only Transformer Programs have programs")
+        self.path = Path(path)
+
+    @functools.cached_property
+    def program(self) -> Program:
+        """The full program: every part of the model, exact on every input."""
+        return extract(self.loaded.model, self.loaded.input_vocab, self.loaded.label_vocab)
+
+    @functools.cached_property
+    def simplified(self) -> Program:
+        """The simplified program (what program.py holds)."""
+        inputs, how = verification_inputs(self.loaded, self.program)
+        return simplified(self.loaded, self.program, inputs, how)
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """A data split ("train", "val" or "test") as right-padded id arrays (inputs, labels)."""
+        inputs, labels = self.loaded.dataset.tensors[name]
+        return inputs.numpy(), labels.numpy()
+
+    def predict(self, tokens: list[str]) -> list[str]:
+        """The label the program gives each position of `tokens`."""
+        return run_tokens(self.program, list(tokens))
+
+    def trace(self, tokens: list[str], simplified: bool = False) -> Trace:
+        """Every variable's value at every position of `tokens`, and each head's reads."""
+        return trace(self.simplified if simplified else self.program, list(tokens))
+
+    def accuracy(self, split: str = "val", program: Program | None = None) -> float:
+        """Token accuracy of the program (or `program`) on a split."""
+        return accuracy(program or self.program, *self.split(split))
+
+    def ablate(self, part: str, value: int | None = None, split: str = "val") -> float:
+        """Accuracy on a split with one part replaced by `value` (default: its most common value)."""
+        inputs, _ = self.split(split)
+        if value is None:
+            value = most_common_values(self.program, inputs)[part]
+        return self.accuracy(split, ablated(self.program, part, value))
+
+    def circuit(self, split: str = "val") -> Circuit:
+        """The dependency graph, each part scored by the accuracy lost when it is ablated."""
+        return circuit(self.program, *self.split(split))
+
+    def errors(self, split: str = "test") -> list[ErrorGroup]:
+        """The program's mistakes on a split, grouped by the branch that chose the wrong value."""
+        return error_groups(self.program, *self.split(split))
+
+    def report(self, out: str | Path | None = None, examples: int = 3) -> Path:
+        """Write one self-contained HTML page about the run (default RUN/report.html)."""
+        out = Path(out) if out is not None else self.path / "report.html"
+        program_file = self.path / "program.py"
+        source, note = generate(self.simplified), "The simplified program (regenerated: no current program.py)."
+        if program_file.is_file():
+            try:
+                check_program_current(self.path)
+                source, note = program_file.read_text(encoding="utf-8"), "program.py, as verified."
+            except runio.RunError:
+                pass
+        inputs, _ = self.split("test")
+        shown = []
+        for row in inputs[:examples]:
+            tokens = [self.program.input_vocab[i] for i in row if i != 0]
+            ids = encode(self.program, tokens)
+            patterns = head_patterns(self.program, run_batch(self.program, ids)[1], ids != 0)
+            shown.append(HeatmapInput(tokens, {head: reads[0] for head, reads in patterns.items()}))
+        results = runio.read_json(self.path / "results.json") if (self.path / "results.json").is_file() else {}
+        metrics = []
+        if (self.path / "metrics.csv").is_file():
+            with (self.path / "metrics.csv").open(newline="", encoding="utf-8") as handle:
+                metrics = list(csv.DictReader(handle))
+        page = render(f"Transformer Program: {self.path}", self.loaded.config, results, metrics, source, note,
+                      self.circuit(), shown, self.errors())
+        runio.atomic_write_text(out, page)
+        return out
+
+
+def load(path: str | Path) -> Run:
+    """The run in directory `path` (written by `tprog train` or `tprog prune`)."""
+    return Run(path)
