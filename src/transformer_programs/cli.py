@@ -57,12 +57,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .program.decompile import check_program_current
     from .runs import load_run
-    from .train import evaluate
+    from .train import evaluate_split
 
     check_program_current(Path(args.run_dir))
     run = load_run(Path(args.run_dir))
     data = run.dataset
-    results = {name: evaluate(run.model, *data.tensors[name]) for name in ("train", "val", "test")}
+    results = {name: evaluate_split(run.model, data, name) for name in ("train", "val", "test")}
     print_results(results, Path(args.run_dir))
     if args.json:
         print(json.dumps(results, indent=2))
@@ -83,6 +83,10 @@ def decompile_and_report(run_dir: Path, out: Path | None) -> int:
         return 1
     accuracy = record["program_accuracy"]
     print(f"program accuracy val {accuracy['val']:.4f}, test {accuracy['test']:.4f}")
+    if record["embeddings"]:
+        from .api import load
+
+        print(f"feature functions written to {load(run_dir).features()}")
     return 0
 
 

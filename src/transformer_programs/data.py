@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,7 +10,8 @@ import torch
 
 from .config import TrainConfig, task_spec
 from .tasks.base import Example, TaskSpec, check_lengths
-from .vocab import Vocab
+from .tasks.nlp import UNK, NlpTask, examples, load_raw, random_projection, word_vectors
+from .vocab import BOS, EOS, PAD, Vocab
 
 MIN_ROUND, MAX_ROUND = 1 << 10, 1 << 17  # examples sampled per round (bounds memory)
 PATIENCE = 8  # rounds in a row that find no new input (each twice the last) before giving up
@@ -182,11 +184,15 @@ class Dataset:
     label_vocab: Vocab
     max_len: int  # longest sequence of any split: the model's position range
     tensors: dict[str, tuple[torch.Tensor, torch.Tensor]]  # split -> (inputs, labels), (N, max_len)
+    vectors: np.ndarray | None = None  # word tasks: a vector per input token to start the embeddings from
+    tagging: bool = False  # the labels are IOB2 entity tags (scored by entity F1 too)
 
 
 def build_dataset(config: TrainConfig) -> Dataset:
-    """Generate the run's data (deterministic from its seed) and encode it."""
+    """Generate the run's data (deterministic from its seed), or read a word task's, and encode it."""
     spec = task_spec(config)
+    if isinstance(spec, NlpTask):
+        return _word_dataset(config, spec)
     splits = make_splits(
         spec,
         n_examples=config.n_examples,
@@ -198,6 +204,12 @@ def build_dataset(config: TrainConfig) -> Dataset:
     longest_content = max(config.train_lengths[1], (config.test_lengths or (0, 0))[1])
     input_vocab = Vocab.build(spec.input_tokens(config.vocab_size, longest_content))
     label_vocab = Vocab.build(spec.label_tokens(config.vocab_size, longest_content))
+    return _encoded(config, splits, input_vocab, label_vocab)
+
+
+def _encoded(config: TrainConfig, splits: Splits, input_vocab: Vocab, label_vocab: Vocab,
+             vectors: np.ndarray | None = None) -> Dataset:
+    """The splits as padded id tensors of the run's position range."""
     named = {"train": splits.train, "val": splits.val, "test": splits.test}
     longest = max(len(seq) for split in named.values() for seq in split.inputs)
     if config.max_len is not None and config.max_len < longest:
@@ -210,4 +222,39 @@ def build_dataset(config: TrainConfig) -> Dataset:
         name: (input_vocab.encode(split.inputs, max_len), label_vocab.encode(split.labels, max_len))
         for name, split in named.items()
     }
-    return Dataset(splits, input_vocab, label_vocab, max_len, tensors)
+    return Dataset(splits, input_vocab, label_vocab, max_len, tensors, vectors)
+
+
+def _word_dataset(config: TrainConfig, task: NlpTask) -> Dataset:
+    """A word task's splits from its data (see tasks.nlp), its `vocab_size` most frequent training
+    words (the rest read as <unk>), and vectors for them projected to the embeddings' width."""
+    raw, source = load_raw(task, config.data_dir)
+    notes = [f"{task.name} read from {source}"]
+    split = {}
+    for name in ("train", "val", "test"):
+        inputs, labels, left_out = examples(task, raw[name], tuple(config.train_lengths))
+        if not inputs:
+            raise ValueError(f"{task.name}: the {name} split has no text of {config.train_lengths} words")
+        if left_out:
+            notes.append(f"{left_out} of {len(raw[name])} {name} texts have a word count outside "
+                         f"{config.train_lengths[0]}..{config.train_lengths[1]} and are left out, as in the paper's code")
+        split[name] = Split(inputs, labels)
+    if len(split["train"].inputs) > config.n_examples:
+        notes.append(f"training on the first {config.n_examples} of {len(split['train'].inputs)} training texts")
+        split["train"] = Split(split["train"].inputs[: config.n_examples], split["train"].labels[: config.n_examples])
+    counts = Counter(word for sequence in split["train"].inputs for word in sequence[1:-1])
+    words = [word for word, _ in counts.most_common(config.vocab_size)]
+    input_vocab = Vocab.build([BOS, EOS, UNK, *words])
+    known = set(input_vocab.tokens)
+    for part in split.values():
+        part.inputs = [[token if token in known else UNK for token in sequence] for sequence in part.inputs]
+    labels = sorted({label for part in split.values() for row in part.labels for label in row} - {PAD})
+    vectors, note = word_vectors(list(input_vocab.tokens), config.embeddings, seed=config.seed)
+    notes.append(note)
+    if vectors is not None:
+        model = task.model
+        vectors = random_projection(vectors, max(config.n_embed_vars, 1) * (model.d_values or 1), seed=config.seed)
+    splits = Splits(split["train"], split["val"], split["test"], notes)
+    data = _encoded(config, splits, input_vocab, Vocab.build(labels), vectors)
+    data.tagging = task.tagging
+    return data

@@ -4,14 +4,17 @@ A trained model spreads its algorithm over every head and MLP, and its classifie
 variable, so no rewriting of the same model makes its program short: the model itself has to
 become smaller. A part (a head or an MLP) is removed by replacing its output with a constant
 (its most common value on the training inputs); a classifier read is removed by not adding that
-variable's weights. Three steps, repeated while they remove something:
+variable's weights. The steps:
 
 1. gated fine-tuning (optional): every part and read gets a relaxed on/off gate (a hard-concrete
    sample) and the loss adds `penalty` times the expected number of open gates, so training
-   moves the algorithm into fewer parts; closed gates are removed;
+   moves the algorithm into fewer parts; closed gates are removed, and removed parts brought
+   back one at a time while accuracy is out of budget;
 2. greedy removal: the part or read whose removal costs the least validation accuracy goes,
    while the accuracy stays within `max_drop` of the run's;
-3. fine-tuning of what is left (relaxed, the best validation epoch kept).
+3. progressive removal (with fine-tuning): several of the cheapest parts go at once, the rest
+   is fine-tuned (relaxed, the best validation epoch kept), and the step stays if accuracy is
+   back within budget, else it is undone and halved.
 
 Parts that nothing kept reads are removed as well; that changes no prediction. The choices are
 made on validation; test accuracy is only reported.
@@ -33,7 +36,7 @@ from .program import extract
 from .program.ir import classifier_reads, component_reads
 from .data import Dataset
 from .runs import LoadedRun, load_run
-from .train import batch_loss, denormals_flushed, evaluate, temperature
+from .train import batch_loss, denormals_flushed, evaluate_split, temperature
 
 HARD_CONCRETE = (2 / 3, -0.1, 1.1)  # temperature, stretch low and high (Louizos et al., 2018)
 
@@ -97,7 +100,7 @@ class _Pruner:
 
     def accuracy(self, pruning: Pruning, split: str = "val") -> float:
         self.apply(pruning)
-        return evaluate(self.model, *self.data.tensors[split])["accuracy"]
+        return evaluate_split(self.model, self.data, split)["score"]
 
     def remaining(self, pruning: Pruning) -> list[tuple[str, str]]:
         removed = {("part", name) for name in pruning.pruned} | {("read", name) for name in pruning.unread}
@@ -147,6 +150,28 @@ class _Pruner:
                     pruning, removed_any = self.without_dead(trial), True
             if not removed_any:
                 return pruning
+
+    def progressive(self, pruning: Pruning) -> Pruning:
+        """Remove more than the budget allows at once, fine-tuning after each step: the `step`
+        parts and reads whose removal alone costs the least go together; a step that fine-tuning
+        brings back within budget is kept (and followed by greedy removal), else undone and halved."""
+        pruning = self.greedy(pruning)
+        step = max(1, len(self.remaining(pruning)) // 4)
+        while step >= 1 and self.remaining(pruning):
+            scores = {c: self.accuracy(pruning.without(*c, self.constants)) for c in self.remaining(pruning)}
+            trial = pruning
+            for candidate in sorted(scores, key=scores.__getitem__, reverse=True)[:step]:
+                if candidate in self.remaining(trial):
+                    trial = trial.without(*candidate, self.constants)
+            trial = self.without_dead(trial)
+            weights = _snapshot(self.model)
+            self.finetune(trial, self.config.finetune_epochs)
+            if self.accuracy(trial) >= self.floor:
+                pruning = self.greedy(trial)
+            else:
+                self.model.load_state_dict(weights)
+                step //= 2
+        return pruning
 
     def finetune(self, pruning: Pruning, epochs: int, gates: "_Gates | None" = None) -> None:
         """Relaxed training of the model under `pruning` (and `gates`), the best validation epoch kept."""
@@ -252,15 +277,9 @@ def prune(run_dir: Path, out: Path, config: PruneConfig, quiet: bool = True) -> 
         if config.finetune_epochs:
             pruner.finetune(pruning, config.finetune_epochs)
         pruning = pruner.repair(pruning)
-    pruning = pruner.greedy(pruning)
-    while config.finetune_epochs:
-        pruner.finetune(pruning, config.finetune_epochs)
-        reduced = pruner.greedy(pruning)
-        if reduced == pruning:
-            break
-        pruning = reduced
+    pruning = pruner.progressive(pruning) if config.finetune_epochs else pruner.greedy(pruning)
     pruner.apply(pruning)
-    results = {split: evaluate(run.model, *data.tensors[split]) for split in ("train", "val", "test")}
+    results = {split: evaluate_split(run.model, data, split) for split in ("train", "val", "test")}
     results["pruning"] = {
         "from": str(run_dir),
         "config": asdict(config),

@@ -21,10 +21,15 @@ from .vocab import Vocab
 
 def model_config(config: TrainConfig, data: Dataset) -> dict:
     """The model's constructor arguments for this run."""
+    spec = task_spec(config)
     base = {"n_tokens": len(data.input_vocab), "n_labels": len(data.label_vocab), "max_len": data.max_len}
-    base["causal"] = task_spec(config).causal
-    for key in ARCH_FIELDS + ("n_embed_vars", "attention"):
+    base["causal"] = spec.causal
+    for key in ARCH_FIELDS + ("n_embed_vars", "attention", "dropout"):
         base[key] = getattr(config, key)
+    if spec.model.pooled:
+        base["pooled"] = True
+    if config.model == "program" and spec.model.d_values is not None:
+        base.update(d_values=spec.model.d_values, tokens_variable=spec.model.tokens_variable)
     return {**base, **config.extra}
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -20,8 +21,10 @@ from . import runio
 from .config import TrainConfig
 from .data import Dataset, build_dataset
 from .model import build_model, training_bytes
-from .model.program_model import Gates
+from .model.program_model import Gates, TransformerProgram
+from .model.standard import StandardTransformer
 from .runs import model_config
+from .vocab import Vocab
 
 
 def temperature(step: int, total_steps: int, tau_start: float, tau_end: float) -> float:
@@ -46,24 +49,57 @@ def batch_loss(
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, chunk: int = 4096) -> dict:
-    """Token accuracy over scored positions and exact match over whole sequences (discrete model)."""
+def entity_scores(predicted: list[list[str]], expected: list[list[str]]) -> dict[str, float]:
+    """Entity-level precision, recall and F1 of IOB2 tag sequences (seqeval, strict, as the paper)."""
+    from seqeval.metrics import f1_score, precision_score, recall_score
+    from seqeval.scheme import IOB2
+
+    options = {"mode": "strict", "scheme": IOB2, "zero_division": 0}
+    return {
+        "precision": float(precision_score(expected, predicted, **options)),
+        "recall": float(recall_score(expected, predicted, **options)),
+        "f1": float(f1_score(expected, predicted, **options)),
+    }
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, entities: Vocab | None = None, chunk: int = 4096
+) -> dict:
+    """Token accuracy over scored positions and exact match over whole sequences (discrete model);
+    with `entities` (the label vocabulary of IOB2 tags), entity precision, recall and F1 too.
+    "score" is what selects the kept epoch: F1 where there are entities, else accuracy."""
     correct_tokens, scored_tokens, correct_seqs, scored_seqs = 0, 0, 0, 0
+    predicted_tags, expected_tags = [], []
     for start in range(0, len(inputs), chunk):
         x, y = inputs[start : start + chunk], labels[start : start + chunk]  # (n, T)
         scored = y != 0  # (n, T)
-        hit = (model.predict(x) == y) & scored  # (n, T)
+        predicted = model.predict(x)  # (n, T)
+        hit = (predicted == y) & scored  # (n, T)
         correct_tokens += int(hit.sum())
         scored_tokens += int(scored.sum())
         has_label = scored.any(1)  # (n,)
         correct_seqs += int(((hit == scored).all(1) & has_label).sum())
         scored_seqs += int(has_label.sum())
-    return {
+        if entities is not None:
+            for row_predicted, row_expected, row_scored in zip(predicted.tolist(), y.tolist(), scored.tolist()):
+                predicted_tags.append([entities.tokens[p] for p, s in zip(row_predicted, row_scored) if s])
+                expected_tags.append([entities.tokens[e] for e, s in zip(row_expected, row_scored) if s])
+    results = {
         "accuracy": correct_tokens / max(scored_tokens, 1),
         "exact_match": correct_seqs / max(scored_seqs, 1),
         "tokens": scored_tokens,
         "sequences": scored_seqs,
     }
+    if entities is not None:
+        results.update(entity_scores(predicted_tags, expected_tags))
+    results["score"] = results.get("f1", results["accuracy"])
+    return results
+
+
+def evaluate_split(model: torch.nn.Module, data: Dataset, split: str) -> dict:
+    """`evaluate` on one of the run's splits, with entity scores for tagging tasks."""
+    return evaluate(model, *data.tensors[split], entities=data.label_vocab if data.tagging else None)
 
 
 def _progress(total: int, initial: int, quiet: bool) -> tqdm:
@@ -153,7 +189,7 @@ def train(config: TrainConfig, out: Path, resume: bool = False, quiet: bool = Fa
 
 def _train(config: TrainConfig, data: Dataset, arch: dict, record: dict, out: Path, resume: bool, quiet: bool) -> dict:
     """The training loop of `train`, in a locked run directory."""
-    state = _start_state(config, arch, record, out, resume)
+    state = _start_state(config, arch, record, out, resume, data.vectors)
     model, optimizer, generator, metrics = state["model"], state["optimizer"], state["generator"], state["metrics"]
     best = state["best"]
     train_x, train_y = data.tensors["train"]
@@ -182,18 +218,19 @@ def _train(config: TrainConfig, data: Dataset, arch: dict, record: dict, out: Pa
                 optimizer.step()
                 loss_sum += loss_value
         model.eval()
-        val = evaluate(model, *data.tensors["val"])
+        val = evaluate_split(model, data, "val")
         row = {
             "epoch": epoch + 1,
             "loss": loss_sum / steps_per_epoch,
             "temperature": tau if is_program else "",
             "val_accuracy": val["accuracy"],
+            **({"val_f1": val["f1"]} if "f1" in val else {}),
             "seconds": time.perf_counter() - started,
         }
         metrics.append(row)
-        if best is None or val["accuracy"] >= best["val_accuracy"]:  # ties: the later, more annealed model
+        if best is None or val["score"] >= best["val_accuracy"]:  # ties: the later, more annealed model
             weights = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
-            best = {"epoch": epoch + 1, "val_accuracy": val["accuracy"], "weights": weights}
+            best = {"epoch": epoch + 1, "val_accuracy": val["score"], "weights": weights}
         _save_checkpoint(out, model, optimizer, generator, metrics, best)
         bar.update(1)
         bar.set_postfix(loss=f"{row['loss']:.3f}", tau=f"{tau:.3f}", val=f"{val['accuracy']:.4f}")
@@ -201,10 +238,17 @@ def _train(config: TrainConfig, data: Dataset, arch: dict, record: dict, out: Pa
     return _finish(config, data, model, metrics, best, out)
 
 
-def _start_state(config: TrainConfig, arch: dict, record: dict, out: Path, resume: bool) -> dict:
-    """Fresh model, optimizer and RNG, or those of the last finished epoch when resuming."""
+def _start_state(config: TrainConfig, arch: dict, record: dict, out: Path, resume: bool,
+                 vectors: np.ndarray | None) -> dict:
+    """Fresh model (its word embeddings started from `vectors`, where given), optimizer and RNG,
+    or those of the last finished epoch when resuming."""
     torch.manual_seed(config.seed)
     model = build_model(config.model, arch)
+    if vectors is not None:
+        if isinstance(model, TransformerProgram) and model.embed is not None:
+            model.embed.initialise(torch.from_numpy(vectors))
+        elif isinstance(model, StandardTransformer):
+            model.initialise_tokens(torch.from_numpy(vectors))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)  # one kernel per step, not ~8 ops per tensor
     generator = torch.Generator().manual_seed(config.seed)
     checkpoint = out / "checkpoint.safetensors"
@@ -245,7 +289,7 @@ def _finish(config: TrainConfig, data: Dataset, model, metrics: list[dict], best
     model.load_state_dict(best["weights"])
     runio.save_tensors(out / "model.safetensors", dict(model.state_dict()))
     seconds = sorted(row["seconds"] for row in metrics)
-    results = {name: evaluate(model, *data.tensors[name]) for name in ("train", "val", "test")}
+    results = {name: evaluate_split(model, data, name) for name in ("train", "val", "test")}
     results["seconds_per_epoch"] = seconds[len(seconds) // 2] if seconds else None
     results["epochs"] = len(metrics)
     results["selected_epoch"] = best["epoch"]

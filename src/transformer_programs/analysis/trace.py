@@ -13,7 +13,7 @@ from ..vocab import PAD
 
 def show(program: Program, variable: str, value: int) -> str:
     """A variable's value as a reader sees it: the token for token values, else the number."""
-    kind = program.variable(variable).kind
+    kind = "token" if variable == "tokens" else program.variable(variable).kind
     return program.input_vocab[value] if kind == "token" else str(int(value))
 
 

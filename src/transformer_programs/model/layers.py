@@ -284,8 +284,18 @@ class LearnedEmbedding(nn.Module):
         self.logits = nn.Parameter(torch.randn(n_vars, n_tokens, d))  # (E, tokens, d)
 
     def forward(self, tokens: torch.Tensor, tau: float, gen: torch.Generator | None) -> torch.Tensor:
-        """Relaxed path: tokens (B, T) -> (E, B, T, d)."""
-        return relaxed_one_hot(self.logits, tau, gen)[:, tokens]  # (E, B, T, d)
+        """Relaxed path: tokens (B, T) -> (E, B, T, d): one sample per token of the vocabulary that
+        the batch holds (with a word vocabulary, sampling every row would cost more than the model)."""
+        present, where = tokens.unique(return_inverse=True)  # (U,), (B, T)
+        return relaxed_one_hot(self.logits[:, present], tau, gen)[:, where]  # (E, B, T, d)
+
+    @torch.no_grad()
+    def initialise(self, vectors: torch.Tensor) -> None:
+        """Start each token's value logits from its vector (tokens, E * w): variable e reads the
+        e-th slice of w numbers, for its first w values (word tasks: projected GloVe vectors)."""
+        variables, tokens, _ = self.logits.shape
+        width = vectors.shape[1] // variables
+        self.logits[:, :, :width] = vectors.view(tokens, variables, width).transpose(0, 1)
 
     def table(self) -> torch.Tensor:
         return self.logits.argmax(-1)  # (E, tokens)

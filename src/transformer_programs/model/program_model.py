@@ -53,10 +53,17 @@ class ProgramConfig:
     pruned: dict[str, int] = field(default_factory=dict)
     unread: list[str] = field(default_factory=list)
 
+    # Word tasks: a small value space (d_values) in which tokens are read only through the learned
+    # embeddings, dropout on layer outputs, and a classifier pooled over positions (one label per text).
+    d_values: int | None = None  # values of categorical variables; default: one per token id
+    tokens_variable: bool = True  # whether the token ids are a variable of the stream
+    dropout: float = 0.0  # on every layer output, in training
+    pooled: bool = False  # the classifier reads every variable's mean over real positions
+
     @property
     def d(self) -> int:
         """Size of the shared value space of categorical variables."""
-        return max(self.n_tokens, self.max_len)
+        return max(self.d_values or self.n_tokens, self.max_len)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,7 +79,8 @@ def layer_layout(config: ProgramConfig, layer: int) -> list[tuple[str, str]]:
 
 def variable_layout(config: ProgramConfig) -> list[tuple[str, str]]:
     """(name, "cat" | "num") of every variable, in the order of docs/semantics.md."""
-    layout = [("tokens", "cat"), ("positions", "cat")]
+    layout = [("tokens", "cat")] if config.tokens_variable else []
+    layout += [("positions", "cat")]
     layout += [(f"embed_{k}", "cat") for k in range(config.n_embed_vars)]
     layout.append(("ones", "num"))
     for layer in range(config.layers):
@@ -101,6 +109,7 @@ class Block(nn.Module):
         super().__init__()
         c, d = config, config.d
         self.d = d
+        self.dropout = c.dropout
         sizes = [c.heads_cat, c.heads_num, c.mlps_cat, c.mlps_num]
         bounds = [sum(sizes[:n]) for n in range(5)]
         self.slices = [slice(low, high) for low, high in zip(bounds, bounds[1:])]  # attn, num_attn, mlp, num_mlp
@@ -117,8 +126,12 @@ class Block(nn.Module):
         max_count = min(c.max_len ** (layer + 1), MAX_COUNT_ROWS)
         self.num_mlp = NumericalMLP(c.mlps_num, n_num_mlp_in, d, max_count) if c.mlps_num else None
 
-    def _relaxed_kept(self, out: torch.Tensor, group: int, keep: torch.Tensor | None) -> torch.Tensor:
-        """Outputs (n, B, T, d) soft one-hots or (n, B, T) counts, mixed with their constants by `keep` (n_outputs,)."""
+    def _relaxed_kept(self, out: torch.Tensor, group: int, keep: torch.Tensor | None, gen) -> torch.Tensor:
+        """Outputs (n, B, T, d) soft one-hots or (n, B, T) counts, after dropout (in training),
+        mixed with their constants by `keep` (n_outputs,)."""
+        if self.training and self.dropout:
+            kept = torch.rand(out.shape, generator=gen) >= self.dropout  # same shape as out
+            out = out * kept / (1 - self.dropout)
         if keep is None:
             return out
         part = self.slices[group]
@@ -156,21 +169,21 @@ class Block(nn.Module):
             parts = list(mixed.split([s.logits.shape[0] for s in selectors]))  # each (H, B, T, d)
         if cat_attn:
             out = cat_attn.relaxed(*parts[:3], valid, tau, gen)  # (H, B, T, d)
-            chunks.append(self._relaxed_kept(out, 0, keep))  # (H, B, T, d)
+            chunks.append(self._relaxed_kept(out, 0, keep, gen))  # (H, B, T, d)
         if num_attn:
             values = (num_attn.value.weights(tau, gen) @ num.flatten(1)).view(-1, batch, length)  # (H, B, T)
             out = num_attn.relaxed(*parts[-2:], values, valid, tau, gen)  # (H, B, T)
-            num = torch.cat([num, self._relaxed_kept(out, 1, keep)])  # (N + H, B, T)
+            num = torch.cat([num, self._relaxed_kept(out, 1, keep, gen)])  # (N + H, B, T)
         outputs = []
         if self.cat_mlp:
             weights = torch.cat([self.cat_mlp.first.weights(tau, gen), self.cat_mlp.second.weights(tau, gen)])
             a, b = mix(chunks, weights).view(2, -1, batch * length, d)  # 2 x (M, B*T, d)
             out = self.cat_mlp.relaxed(a, b, tau, gen).view(-1, batch, length, d)  # (M, B, T, d)
-            outputs.append(self._relaxed_kept(out, 2, keep))
+            outputs.append(self._relaxed_kept(out, 2, keep, gen))
         if self.num_mlp:
             x = self.num_mlp.source.weights(tau, gen) @ num.flatten(1)  # (M, B*T)
             out = self.num_mlp.relaxed(x, tau, gen).view(-1, batch, length, d)  # (M, B, T, d)
-            outputs.append(self._relaxed_kept(out, 3, keep))
+            outputs.append(self._relaxed_kept(out, 3, keep, gen))
         if outputs:
             chunks.append(torch.cat(outputs))  # (M, B, T, d)
         return chunks, num
@@ -223,8 +236,12 @@ class TransformerProgram(nn.Module):
             raise ValueError("a model needs at least one token, one label, one position")
         if c.attention not in ATTENTION_KINDS:
             raise ValueError(f"unknown attention {c.attention!r}; choose one of {', '.join(ATTENTION_KINDS)}")
+        if c.tokens_variable and c.n_tokens > c.d:
+            raise ValueError(f"{c.n_tokens} token ids do not fit a value space of {c.d}; raise d_values")
+        if not 0 <= c.dropout < 1:
+            raise ValueError(f"dropout must be at least 0 and below 1, got {c.dropout}")
         self.embed = LearnedEmbedding(c.n_embed_vars, c.n_tokens, c.d) if c.n_embed_vars else None
-        n_cat, n_num = 2 + c.n_embed_vars, 1
+        n_cat, n_num = int(c.tokens_variable) + 1 + c.n_embed_vars, 1
         self.blocks = nn.ModuleList()
         for layer in range(c.layers):
             self.blocks.append(Block(c, n_cat, n_num, layer))
@@ -256,7 +273,8 @@ class TransformerProgram(nn.Module):
         d = self.config.d
         valid = tokens != 0  # (B, T)
         dtype = self.classifier_bias.dtype
-        chunks = [torch.stack([F.one_hot(tokens, d), F.one_hot(positions, d)]).to(dtype)]  # (2, B, T, d)
+        inputs = [tokens, positions] if self.config.tokens_variable else [positions]
+        chunks = [torch.stack([F.one_hot(ids, d) for ids in inputs]).to(dtype)]  # (1 or 2, B, T, d)
         if self.embed is not None:
             chunks.append(self.embed(tokens, tau, generator))  # (E, B, T, d)
         num = torch.ones(1, *tokens.shape, dtype=dtype)  # (1, B, T)
@@ -273,8 +291,12 @@ class TransformerProgram(nn.Module):
             weights_num = weights_num * (num_reads * self.read_num)[:, None]  # (N, L)
         stream = torch.cat(chunks).flatten(1, 2).transpose(0, 1).flatten(1)  # (B*T, V*d)
         logits = torch.addmm(self.classifier_bias, stream, weights_cat.flatten(0, 1))  # (B*T, L)
-        logits = torch.addmm(logits, num.flatten(1).T, weights_num)  # (B*T, L)
-        return logits.view(*tokens.shape, -1)  # (B, T, L)
+        logits = torch.addmm(logits, num.flatten(1).T, weights_num).view(*tokens.shape, -1)  # (B, T, L)
+        if self.config.pooled:  # the classifier of every variable's mean over real positions, everywhere
+            counts = valid.sum(1, keepdim=True).to(dtype)  # (B, 1)
+            pooled = ((logits - self.classifier_bias) * valid[..., None]).sum(1) / counts  # (B, L)
+            logits = (pooled + self.classifier_bias)[:, None, :].expand_as(logits)  # (B, T, L)
+        return logits
 
     def set_pruning(self, pruned: dict[str, int], unread: list[str], fallback: dict[str, int] | None = None) -> None:
         """Replace the model's pruning (its config and the masks derived from it), weights untouched.
@@ -305,16 +327,16 @@ class TransformerProgram(nn.Module):
         """Argmax model: predicted label ids (B, T) and every variable's values by name."""
         tokens, positions = self._inputs(tokens)  # (B, T)
         valid = tokens != 0  # (B, T)
-        cat = torch.stack([tokens, positions], dim=2)  # (B, T, 2)
+        cat = torch.stack([tokens, positions] if self.config.tokens_variable else [positions], dim=2)  # (B, T, 1|2)
         if self.embed is not None:
-            cat = torch.cat([cat, self.embed.discrete(tokens)], dim=2)  # (B, T, 2+E)
+            cat = torch.cat([cat, self.embed.discrete(tokens)], dim=2)  # (B, T, 1|2 + E)
         num = torch.ones(*tokens.shape, 1, dtype=torch.long)  # (B, T, 1)
         bounds = [1]
         for block in self.blocks:
             bounds = block.numerical_bounds(bounds, self.config.max_len)
             cat, num = block.discrete(cat, num, valid, bounds)
         trace = self._trace(cat, num)
-        return self.classify(trace), trace
+        return self.classify(trace, valid), trace
 
     def predict(self, tokens: torch.Tensor) -> torch.Tensor:
         """Predicted label ids (B, T) of the discretized model."""
@@ -329,12 +351,18 @@ class TransformerProgram(nn.Module):
             counters[kind] += 1
         return trace
 
-    def classify(self, trace: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Classifier of docs/semantics.md: float64 scores summed in variable order -> label ids."""
+    def classify(self, trace: dict[str, torch.Tensor], valid: torch.Tensor) -> torch.Tensor:
+        """Classifier of docs/semantics.md: float64 scores summed in variable order -> label ids.
+
+        Pooled, each variable adds the sum of its rows over the real positions, taken in position
+        order, divided by their count; every position gets that one label.
+        """
         weights_cat = self.classifier_cat.detach().double()  # (V, d, L)
         weights_num = self.classifier_num.detach().double()  # (N, L)
-        first = next(iter(trace.values()))  # (B, T)
-        score = self.classifier_bias.detach().double().expand(*first.shape, -1).clone()  # (B, T, L)
+        batch, length = valid.shape
+        pooled = self.config.pooled
+        score = self.classifier_bias.detach().double().expand(batch, 1 if pooled else length, -1).clone()
+        counts = valid.sum(1).double()[:, None, None]  # (B, 1, 1)
         counters = {"cat": 0, "num": 0}
         for name, kind in variable_layout(self.config):
             values = trace[name]  # (B, T)
@@ -343,7 +371,14 @@ class TransformerProgram(nn.Module):
             if not bool((self.read_cat if kind == "cat" else self.read_num)[index]):
                 continue
             if kind == "cat":
-                score = score + weights_cat[index][values]  # (B, T, L)
+                rows = weights_cat[index][values]  # (B, T, L)
             else:
-                score = score + weights_num[index] * values[..., None].double()  # (B, T, L)
-        return score[..., 1:].argmax(-1) + 1  # (B, T): first maximal label, never <pad>
+                rows = weights_num[index] * values[..., None].double()  # (B, T, L)
+            if pooled:
+                total = torch.zeros_like(score)  # (B, 1, L)
+                for position in range(length):  # one addition at a time, in position order
+                    total = total + torch.where(valid[:, position, None, None], rows[:, position : position + 1], 0.0)
+                rows = total / counts  # (B, 1, L)
+            score = score + rows  # (B, T or 1, L)
+        labels = score[..., 1:].argmax(-1) + 1  # (B, T or 1): first maximal label, never <pad>
+        return labels.expand(batch, length)  # (B, T)

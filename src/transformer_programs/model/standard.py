@@ -11,7 +11,8 @@ from torch import nn
 # Keys of a run's model config (train.model_config) that describe Transformer Program parts with
 # no counterpart here: the baseline has one MLP per layer, no learned categorical embeddings and
 # ordinary softmax attention.
-PROGRAM_ONLY = ("heads_cat", "heads_num", "mlps_cat", "mlps_num", "n_embed_vars", "attention")
+PROGRAM_ONLY = ("heads_cat", "heads_num", "mlps_cat", "mlps_num", "n_embed_vars", "attention", "d_values",
+                "tokens_variable", "pruned", "unread")
 
 
 @dataclass
@@ -26,7 +27,8 @@ class StandardConfig:
     causal: bool = False  # queries see only earlier keys (dyck, induction)
     hidden: int = 256  # width of the residual stream (the paper's appendix baseline)
     mlp_hidden: int = 256  # hidden width of the one MLP per layer
-    dropout: float = 0.0  # synthetic tasks have no noise to regularise against
+    dropout: float = 0.0  # synthetic tasks have no noise to regularise against (word tasks: the paper's 0.5)
+    pooled: bool = False  # one label per text, from the mean of the final states over real positions
 
     @classmethod
     def from_dict(cls, config: dict) -> "StandardConfig":
@@ -107,6 +109,12 @@ class StandardTransformer(nn.Module):
         self.norm = nn.LayerNorm(c.hidden)
         self.head = nn.Linear(c.hidden, c.n_labels)
 
+    @torch.no_grad()
+    def initialise_tokens(self, vectors: torch.Tensor) -> None:
+        """Start the token embeddings from word vectors (tokens, w), their first min(w, hidden) dims."""
+        width = min(vectors.shape[1], self.config.hidden)
+        self.tokens.weight[:, :width] = vectors[:, :width]
+
     def forward(
         self, tokens: torch.Tensor, tau: float = 1.0, generator: torch.Generator | None = None
     ) -> torch.Tensor:
@@ -118,7 +126,11 @@ class StandardTransformer(nn.Module):
         x = self.tokens(tokens) + self.positions(torch.arange(length))  # (B, T, D)
         for block in self.blocks:
             x = block(x, valid)
-        return self.head(self.norm(x))  # (B, T, L)
+        x = self.norm(x)  # (B, T, D)
+        if self.config.pooled:  # every position reads the mean over real positions
+            pooled = (x * valid[..., None]).sum(1) / valid.sum(1, keepdim=True)  # (B, D)
+            x = pooled[:, None, :].expand_as(x)  # (B, T, D)
+        return self.head(x)  # (B, T, L)
 
     @torch.no_grad()
     def predict(self, tokens: torch.Tensor) -> torch.Tensor:

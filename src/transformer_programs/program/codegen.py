@@ -96,6 +96,45 @@ def classify(values):
     return LABELS[max(range(len(LABELS)), key=scores.__getitem__)]
 '''
 
+CLASSIFY_POOLED = '''
+
+def classify(variables):
+    """Reads {variable: its value at every position}, in variable order; returns the one label
+    of the whole input.
+
+    Scores start at CLASSIFIER_BIAS; each variable adds the sum of its rows over the positions,
+    taken in position order, divided by the number of positions, one float addition at a time.
+    The first label with the highest score wins.
+    """
+    scores = list(CLASSIFIER_BIAS)
+    for name, values in variables.items():
+        total = [0.0] * len(scores)
+        for value in values:
+            if name in CLASSIFIER_NUMERICAL:
+                row = [weight * value for weight in CLASSIFIER_NUMERICAL[name]]
+            else:
+                row = CLASSIFIER_CATEGORICAL[name][value]
+            total = [sum_ + add for sum_, add in zip(total, row)]
+        scores = [score + sum_ / len(values) for score, sum_ in zip(scores, total)]
+    return LABELS[max(range(len(LABELS)), key=scores.__getitem__)]
+'''
+
+READ_WORD = '''
+
+def read_word(word):
+    """A word as the model reads it: {digits}a word outside INPUT_TOKENS as {unknown}."""
+    {replace}return word if word in KNOWN_TOKENS else {unknown}
+'''
+
+VALUE_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"  # a value per character
+DECODE = '''
+
+def decode(text):
+    """A table's values written one character each: the character's place in VALUE_DIGITS."""
+    return [VALUE_DIGITS.index(character) for character in text]
+'''
+LARGE_VOCABULARY = 200  # tokens: past this many, embedding tables are written as one string each
+
 MAIN = '''
 
 if __name__ == "__main__":
@@ -193,7 +232,7 @@ class _Writer:
     def __init__(self, program: Program):
         self.program = program
         self.domains = value_domains(program)
-        self.kinds = {variable.name: variable.kind for variable in program.variables}
+        self.kinds = {"tokens": "token", **{variable.name: variable.kind for variable in program.variables}}
         self.definitions: list[list[str]] = []  # blocks above run(): tables, then functions, in order
 
     def show(self, variable: str, value: int) -> str:
@@ -382,15 +421,16 @@ class _Writer:
             lines.append("}")
         else:
             lines.append("CLASSIFIER_NUMERICAL = {}")
-        return [*lines, CLASSIFY_WEIGHTS.rstrip("\n")]
+        return [*lines, (CLASSIFY_POOLED if classifier.pooled else CLASSIFY_WEIGHTS).rstrip("\n")]
 
     # --- the whole file ----------------------------------------------------------------------
 
     def check_lines(self) -> list[str]:
-        """The body of check(): any known tokens up to MAX_LEN, or exactly the input space."""
+        """The body of check(): any known tokens up to MAX_LEN (any words, for word tasks), or
+        exactly the input space."""
         space = self.program.input_space
         if space is None:
-            return CHECK_ANY
+            return CHECK_ANY[:4] if self.program.unknown is not None else CHECK_ANY
         conditions = [f"tokens[:1] != [{BOS!r}]"]
         if space.eos:
             conditions.append(f"tokens[-1] != {EOS!r}")
@@ -412,6 +452,8 @@ class _Writer:
     def run_function(self, body_parts: list[str], used: set[str]) -> list[str]:
         program = self.program
         body = ["    tokens = list(tokens)", "    check(tokens)"]
+        if program.unknown is not None or program.replace_numbers:
+            body.append("    tokens = [read_word(token) for token in tokens]")
         if "positions" in used:
             body.append("    positions = list(range(len(tokens)))")
         if "ones" in used:
@@ -442,8 +484,11 @@ def generate(program: Program, model_sha256: str | None = None) -> str:
     else:
         statements.append("    variables = {  # every variable the classifier reads, in variable order")
         statements += [f"        {name!r}: {_list_name(name)}," for name in classifier_reads(program)]
-        statements += ["    }", "    return [classify({name: values[i] for name, values in variables.items()})",
-                       "            for i in range(len(tokens))]"]
+        if classifier.pooled:
+            statements += ["    }", "    return [classify(variables)] * len(tokens)"]
+        else:
+            statements += ["    }", "    return [classify({name: values[i] for name, values in variables.items()})",
+                           "            for i in range(len(tokens))]"]
         classifier_lines = writer.weights(classifier)
     read = {name for c in (x for layer in program.layers for x in layer.components()) for name in component_reads(c)}
     used = read | set(classifier_reads(program))
@@ -451,7 +496,8 @@ def generate(program: Program, model_sha256: str | None = None) -> str:
     space = program.input_space
     domain = "" if space is None else f"It takes {space.describe()}, and raises ValueError on any other input. "
     about = "\n".join(_words(ABOUT.format(bos=repr(BOS), domain=domain)))
-    imports = "import struct\n" if "def f32(" in "\n".join(classifier_lines) else ""
+    imports = "import re\n" if program.replace_numbers else ""
+    imports += "import struct\n" if "def f32(" in "\n".join(classifier_lines) else ""
     lines = [HEADER.format(about=about, imports=imports)]
     if model_sha256 is not None:
         lines += ["# The model this program was verified against: sha256 of its config and weights.",
@@ -464,16 +510,35 @@ def generate(program: Program, model_sha256: str | None = None) -> str:
     if isinstance(classifier, Classifier):
         lines += _wrapped("LABELS = [", [repr(label) for label in program.label_vocab[1:]], ", ", "]", "")
     lines += _function("check", ["tokens"], "Raises ValueError unless run() takes `tokens`.", writer.check_lines())
+    if program.unknown is not None or program.replace_numbers:
+        digits = "every run of digits as '@', " if program.replace_numbers else ""
+        replace = 'word = re.sub("[0-9]+", "@", word)\n    ' if program.replace_numbers else ""
+        lines.append(READ_WORD.format(digits=digits, replace=replace, unknown=repr(program.unknown)).rstrip("\n"))
     body_text = "\n".join(statements)
     if "select_closest(" in body_text:
         lines.append(SELECT_CLOSEST.rstrip("\n"))
     if "numerical_aggregate(" in body_text:
         lines.append(NUMERICAL_AGGREGATE.rstrip("\n"))
-    for embedding in program.embeddings:
-        entries = [(writer.show("tokens", t), repr(embedding.table[t])) for t in writer.domains["tokens"]]
-        writer.table(embedding.name.upper(), entries)
+    lines += _embeddings(writer)
     lines += _blocks(writer.definitions)
     lines += classifier_lines
     lines += writer.run_function(statements, used)
     lines.append(MAIN.rstrip("\n"))
     return "\n".join(lines) + "\n"
+
+
+def _embeddings(writer: _Writer) -> list[str]:
+    """The learned embeddings' tables: lookup tables above run() for a small vocabulary; for a
+    word vocabulary, data: one string per embedding, a character per word of INPUT_TOKENS."""
+    program = writer.program
+    if len(program.input_vocab) <= LARGE_VOCABULARY or program.d > len(VALUE_DIGITS):
+        for embedding in program.embeddings:
+            entries = [(writer.show("tokens", t), repr(embedding.table[t])) for t in writer.domains["tokens"]]
+            writer.table(embedding.name.upper(), entries)
+        return []
+    lines = ["", f"VALUE_DIGITS = {VALUE_DIGITS!r}", DECODE.rstrip("\n")] if program.embeddings else []
+    for embedding in program.embeddings:
+        text = "".join(VALUE_DIGITS[value] for value in embedding.table[1:])  # INPUT_TOKENS order: all but <pad>
+        chunks = [repr(text[start : start + WIDTH - 10]) for start in range(0, len(text), WIDTH - 10)]
+        lines += ["", f"{embedding.name.upper()} = dict(zip(INPUT_TOKENS, decode(", *("    " + c for c in chunks), ")))"]
+    return lines

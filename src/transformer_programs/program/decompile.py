@@ -16,7 +16,9 @@ import numpy as np
 
 from .. import runio
 from ..model.program_model import TransformerProgram
+from ..config import task_spec
 from ..runs import LoadedRun, load_run, model_digest
+from ..tasks.nlp import UNK, NlpTask
 from .codegen import MARK, generate
 from .extract import extract
 from .interpret import run_tokens
@@ -52,6 +54,14 @@ def _is_generated(path: Path) -> bool:
             return handle.read(len(MARK)) == MARK
     except (OSError, UnicodeDecodeError):
         return False
+
+
+def run_program(run: LoadedRun) -> Program:
+    """The full program of a run's model, reading words as its task does (word tasks)."""
+    task = task_spec(run.train_config)
+    if isinstance(task, NlpTask):
+        return extract(run.model, run.input_vocab, run.label_vocab, UNK, task.replace_numbers)
+    return extract(run.model, run.input_vocab, run.label_vocab)
 
 
 def verification_inputs(run: LoadedRun, program: Program, n_random: int = 2000) -> tuple[np.ndarray | list, dict]:
@@ -113,7 +123,7 @@ def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000) 
         raise ValueError(f"{run_dir} holds a {type(run.model).__name__}; only Transformer Programs decompile")
     paths = program_paths(run_dir, out)
     digest = model_digest(run_dir)
-    full = extract(run.model, run.input_vocab, run.label_vocab)
+    full = run_program(run)
     inputs, how = verification_inputs(run, full, n_random)
     programs = {"program": simplified(run, full, inputs, how), "program_full": full}
     reports: dict[str, dict] = {}
@@ -140,6 +150,7 @@ def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000) 
             "disagreements": sum(report["disagreements"] for report in reports.values()),
             "lines": reports["program"]["lines"],
             "lines_full": reports["program_full"]["lines"],
+            "embeddings": len(full.embeddings),
             "programs": reports,
         }
         if record["disagreements"]:
@@ -194,4 +205,4 @@ def predict_run(run_dir: Path, tokens: list[str]) -> list[str]:
     run = load_run(Path(run_dir))
     if not isinstance(run.model, TransformerProgram):
         raise ValueError(f"{run_dir} holds a {type(run.model).__name__}; predict runs Transformer Programs only")
-    return run_tokens(extract(run.model, run.input_vocab, run.label_vocab), list(tokens))
+    return run_tokens(run_program(run), list(tokens))

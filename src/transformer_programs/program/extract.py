@@ -41,8 +41,10 @@ def _kept(components: list, pruned: dict[str, int]) -> list:
     return [component for component in components if component.name not in pruned]
 
 
-def extract(model: TransformerProgram, input_vocab: Vocab, label_vocab: Vocab) -> Program:
-    """The Program of a TransformerProgram: same variables, tables and classifier, exactly."""
+def extract(model: TransformerProgram, input_vocab: Vocab, label_vocab: Vocab, unknown: str | None = None,
+            replace_numbers: bool = False) -> Program:
+    """The Program of a TransformerProgram: same variables, tables and classifier, exactly (word
+    tasks: with how their inputs become tokens)."""
     config = model.config
     if len(input_vocab) != config.n_tokens or len(label_vocab) != config.n_labels:
         raise ValueError(
@@ -98,6 +100,7 @@ def extract(model: TransformerProgram, input_vocab: Vocab, label_vocab: Vocab) -
         bias=_floats(model.classifier_bias),
         categorical={name: categorical[name] for name in read if name in categorical},
         numerical={name: numerical[name] for name in read if name in numerical},
+        pooled=config.pooled,
     )
     return Program(
         input_vocab=list(input_vocab.tokens),
@@ -108,4 +111,6 @@ def extract(model: TransformerProgram, input_vocab: Vocab, label_vocab: Vocab) -
         embeddings=embeddings,
         layers=layers,
         classifier=classifier,
+        unknown=unknown,
+        replace_numbers=replace_numbers,
     )

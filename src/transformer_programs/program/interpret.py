@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..tasks.nlp import DIGITS
 from ..vocab import BOS, EOS, PAD
 from .ir import CategoricalAttention, CategoricalMLP, NumericalAttention, NumericalMLP, Program, Rules
 
@@ -72,19 +73,31 @@ def _apply_rules(program: Program, rules: Rules, trace: dict[str, np.ndarray]) -
 
 def classify(program: Program, trace: dict[str, np.ndarray]) -> np.ndarray:
     """Label ids (B, T): the rules' label, or float64 scores summed in variable order over the
-    variables the classifier reads, the first maximal label, never id 0."""
+    variables the classifier reads, the first maximal label, never id 0. Pooled, each variable
+    adds the sum of its rows over the real positions, in position order, divided by their count,
+    and every position gets that one label."""
     classifier = program.classifier
     if isinstance(classifier, Rules):
         return _apply_rules(program, classifier, trace)
     shape = trace["tokens"].shape
-    score = np.broadcast_to(np.asarray(classifier.bias), (*shape, len(classifier.bias))).copy()  # (B, T, L)
+    valid = trace["tokens"] != 0  # (B, T)
+    rows = (shape[0], 1) if classifier.pooled else shape
+    score = np.broadcast_to(np.asarray(classifier.bias), (*rows, len(classifier.bias))).copy()  # (B, T or 1, L)
     for variable in program.variables:
         values = trace[variable.name]  # (B, T)
         if variable.name in classifier.numerical:
-            score = score + np.asarray(classifier.numerical[variable.name]) * values[..., None].astype(np.float64)
+            added = np.asarray(classifier.numerical[variable.name]) * values[..., None].astype(np.float64)
         elif variable.name in classifier.categorical:
-            score = score + np.asarray(classifier.categorical[variable.name])[values]  # (B, T, L)
-    return score[..., 1:].argmax(-1) + 1  # (B, T)
+            added = np.asarray(classifier.categorical[variable.name])[values]  # (B, T, L)
+        else:
+            continue
+        if classifier.pooled:
+            total = np.zeros_like(score)  # (B, 1, L)
+            for position in range(shape[1]):  # one addition at a time, in position order
+                total = total + np.where(valid[:, position, None, None], added[:, position : position + 1], 0.0)
+            added = total / valid.sum(1)[:, None, None]
+        score = score + added
+    return np.broadcast_to(score[..., 1:].argmax(-1) + 1, shape)  # (B, T)
 
 
 def check_input_space(program: Program, tokens: np.ndarray) -> None:
@@ -137,8 +150,19 @@ def run_batch(program: Program, ids: np.ndarray) -> tuple[np.ndarray, dict[str, 
                 trace[component.name] = np.asarray(component.table)[trace[component.first], trace[component.second]]
             else:
                 trace[component.name] = _numerical_mlp(component, trace)
-    trace = {variable.name: trace[variable.name] for variable in program.variables}  # variable order
+    order = [variable.name for variable in program.variables]
+    trace = {name: trace[name] for name in (order if "tokens" in order else ["tokens", *order])}  # variable order
     return classify(program, trace), trace
+
+
+def as_tokens(program: Program, words: list[str]) -> list[str]:
+    """Input words as the program reads them (word tasks: digits as "@", unknown words as <unk>)."""
+    if program.replace_numbers:
+        words = [DIGITS.sub("@", word) for word in words]
+    if program.unknown is not None:
+        known = set(program.input_vocab)
+        words = [word if word in known and word != PAD else program.unknown for word in words]
+    return list(words)
 
 
 def run_tokens(program: Program, tokens: list[str]) -> list[str]:
@@ -146,6 +170,7 @@ def run_tokens(program: Program, tokens: list[str]) -> list[str]:
     index = {token: i for i, token in enumerate(program.input_vocab) if token != PAD}
     if not tokens:
         raise ValueError("empty input: a sequence holds at least '<s>'")
+    tokens = as_tokens(program, tokens)
     unknown = [token for token in tokens if token not in index]
     if unknown:
         raise ValueError(f"token {unknown[0]!r} is not in the input vocabulary")

@@ -96,6 +96,7 @@ class Classifier:
     bias: list[float]  # per label
     categorical: dict[str, list[list[float]]]  # variable -> [value][label]
     numerical: dict[str, list[float]]  # variable -> weight per label
+    pooled: bool = False  # one label for the whole input, from each variable's mean over positions
 
 
 @dataclass
@@ -123,6 +124,10 @@ class Program:
     # The inputs the program is defined on (and raises on any other); None: every sequence of
     # its tokens up to max_len.
     input_space: InputSpace | None = None
+    # Word tasks: how an input word becomes a token of input_vocab: every run of digits as "@"
+    # (where the task says so), then any word the vocabulary lacks as `unknown`.
+    unknown: str | None = None
+    replace_numbers: bool = False
 
     def variable(self, name: str) -> Variable:
         """The variable called `name`."""
@@ -158,6 +163,8 @@ class Program:
             layers=layers,
             classifier=Rules(**data["classifier"]) if "reads" in data["classifier"] else Classifier(**data["classifier"]),
             input_space=None if data.get("input_space") is None else _input_space(data["input_space"]),
+            unknown=data.get("unknown"),
+            replace_numbers=data.get("replace_numbers", False),
         )
 
 
@@ -215,4 +222,5 @@ def value_domains(program: Program) -> dict[str, list[int]]:
             settle(mlp.name, {mlp.table[a][b] for a, b in pairs})
         for mlp in layer.numerical_mlps:
             settle(mlp.name, {mlp.table[min(x, len(mlp.table) - 1)] for x in domains[mlp.source]})
-    return {variable.name: sorted(domains[variable.name]) for variable in program.variables}
+    names = [variable.name for variable in program.variables]
+    return {name: sorted(domains[name]) for name in (names if "tokens" in names else ["tokens", *names])}

@@ -217,7 +217,7 @@ def as_rules(program: Program, inputs: np.ndarray | None) -> Program:
     also tried in place of those variables, and kept so where the program prints shorter: the
     table then absorbs the MLP.
     """
-    if isinstance(program.classifier, Rules):
+    if isinstance(program.classifier, Rules) or program.classifier.pooled:  # pooled: not a per-position rule
         return program
     rules = _rules(program, inputs, classifier_reads(program))
     if rules is None:
@@ -327,7 +327,7 @@ def as_points(program: Program, inputs: np.ndarray | None) -> Program:
     or few enough values), drop each read that never changes its label, then write its weights as
     the smallest integer points that give every joint value the same label, so that the sum no
     longer depends on its order; constant reads go into the bias. Unchanged elsewhere."""
-    if isinstance(program.classifier, Rules):
+    if isinstance(program.classifier, Rules) or program.classifier.pooled:
         return program
     states = _joint_states(program, inputs, [])
     if states is None:

@@ -19,7 +19,7 @@ BatchMaker = Callable[[np.random.Generator, int, int], list[Example]]
 
 @dataclass(frozen=True)
 class ModelDefaults:
-    """The paper's best configuration for a task (counts are per layer)."""
+    """The paper's best configuration for a task (counts are per layer); None: the model's default."""
 
     layers: int
     heads_cat: int
@@ -27,6 +27,14 @@ class ModelDefaults:
     mlps_cat: int
     mlps_num: int
     attention: str = "sharp"  # relaxed attention, "sharp" or "soft" (model.program_model.ProgramConfig)
+    n_embed_vars: int = 0  # learned categorical embeddings of the tokens
+    d_values: int | None = None  # categorical value space (default: the token and position count)
+    tokens_variable: bool = True  # False: the tokens are read only through the embeddings (word tasks)
+    dropout: float = 0.0  # on every layer output, in training
+    pooled: bool = False  # one label per text: the classifier reads every variable's mean over positions
+    epochs: int | None = None  # optimisation, for Transformer Programs
+    lr: float | None = None
+    batch_size: int | None = None
 
 
 @dataclass(frozen=True)
