@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import transformer_programs as tp
-from test_simplify import D, LABELS, VOCAB, hand_built, rows
+from test_simplify import D, hand_built, rows
 from transformer_programs.analysis.circuit import circuit
 from transformer_programs.analysis.errors import error_groups
 from transformer_programs.analysis.trace import trace

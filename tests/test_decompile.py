@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 from transformer_programs.program import decompile as decompile_module
 from transformer_programs.program import extract, run_tokens

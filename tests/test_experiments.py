@@ -8,7 +8,6 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from transformer_programs import cli, runio

@@ -7,9 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 from test_program import build, inputs_for
 from transformer_programs.cli import main

@@ -212,3 +212,29 @@ def test_a_diverged_training_stops_with_one_line_and_keeps_its_finished_epochs(t
     assert err.startswith("tprog: error: training diverged") and "epoch 2, step 1" in err and "\n" not in err
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert [row["epoch"] for row in rows] == ["1"]  # the finished epoch stays, resumable
+
+
+def rows(temperatures, scores):
+    return [{"epoch": n + 1, "temperature": t, "val_accuracy": s} for n, (t, s) in enumerate(zip(temperatures, scores))]
+
+
+def test_early_stop_waits_for_a_low_temperature_then_for_perfect_or_stale_validation():
+    from transformer_programs.train import should_stop
+
+    hot = rows([0.5, 0.3, 0.2], [1.0, 1.0, 1.0])
+    assert not should_stop(hot, 3, 2)  # perfect, but the temperature is still high
+    perfect = rows([0.5, 0.09, 0.05], [0.9, 1.0, 1.0])
+    assert should_stop(perfect, 3, 2) and not should_stop(perfect, 3, 3) and not should_stop(perfect, 3, 0)
+    stale = rows([0.2, 0.08, 0.05, 0.03], [0.95, 0.97, 0.96, 0.96])
+    assert should_stop(stale, 2, 2) and not should_stop(stale, 3, 2)
+    assert not should_stop(rows(["", ""], [1.0, 1.0]), 2, 1)  # a standard run has no temperature
+
+
+def test_an_early_stopped_run_ends_sooner_and_says_so(tmp_path):
+    config = TrainConfig(task="hist", epochs=40, n_examples=300, vocab_size=3, train_lengths=(1, 4), early_stop=3)
+    results = train(config, tmp_path / "run", quiet=True)
+    assert results["stopped_early"] and results["epochs"] < 40
+    metrics = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert len(metrics) == results["epochs"] and float(metrics[-1]["temperature"]) <= 0.1
+    again = train(config, tmp_path / "run", resume=True, quiet=True)  # resuming a stopped run trains no more
+    assert again["epochs"] == results["epochs"]

@@ -35,6 +35,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-len", type=int, help="position range (default: longest sequence)")
     parser.add_argument("--reverse-sum", action="store_true", help="addition: least significant digit first")
     parser.add_argument("--n-embed-vars", type=int, help="learned categorical embeddings (default: the task's)")
+    parser.add_argument("--early-stop", type=int, default=0, metavar="N",
+                        help="once the temperature is 0.1 or less, stop when validation has been perfect or has "
+                        "not improved for N epochs (default 0: off)")
     parser.add_argument("--dropout", type=float, help="dropout on every layer output in training (default: the task's)")
     parser.add_argument("--data-dir", help="word tasks: a directory of the dataset's files (see `tprog tasks`)")
     parser.add_argument("--embeddings", help="word tasks: word vectors, a GloVe text file (default: the package "
@@ -57,7 +60,7 @@ def train_config(args: argparse.Namespace, task: str, **overrides) -> TrainConfi
     """A TrainConfig from parsed flags."""
     flags = (*ARCH_FIELDS, "attention", "epochs", "lr", "batch_size", "tau_start", "tau_end", "n_examples", "vocab_size",
              "train_lengths", "test_lengths", "max_len", "reverse_sum", "n_embed_vars", "dropout", "data_dir",
-             "embeddings")
+             "embeddings", "early_stop")
     values = {name: getattr(args, name, None) for name in flags}
     values.update(task=task, model=args.model, seed=getattr(args, "seed", 0))
     values.update(overrides)

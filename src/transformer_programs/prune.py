@@ -48,7 +48,7 @@ class PruneConfig:
     max_drop: float = 0.001  # validation accuracy (absolute) the pruned model may lose against the run
     gate_epochs: int = 0  # epochs of gated fine-tuning before the greedy removal (0: none)
     penalty: float = 0.2  # weight of the expected number of open gates in the gated loss
-    finetune_epochs: int = 0  # epochs of fine-tuning after each greedy removal (0: none)
+    finetune_epochs: int = 10  # epochs of fine-tuning after each progressive step (0: greedy removal only)
     lr: float = 1e-2  # Adam, for both fine-tunings
     tau_start: float = 1.0  # Gumbel temperature of the fine-tunings, annealed to tau_end
     tau_end: float = 0.01

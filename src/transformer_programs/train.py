@@ -198,6 +198,8 @@ def _train(config: TrainConfig, data: Dataset, arch: dict, record: dict, out: Pa
     is_program = config.model == "program"
     bar = _progress(config.epochs, len(metrics), quiet)
     for epoch in range(len(metrics), config.epochs):
+        if should_stop(metrics, best["epoch"] if best else 0, config.early_stop):
+            break
         started = time.perf_counter()
         model.train()
         order = torch.randperm(len(train_x), generator=generator)  # (N,)
@@ -236,6 +238,20 @@ def _train(config: TrainConfig, data: Dataset, arch: dict, record: dict, out: Pa
         bar.set_postfix(loss=f"{row['loss']:.3f}", tau=f"{tau:.3f}", val=f"{val['accuracy']:.4f}")
     bar.close()
     return _finish(config, data, model, metrics, best, out)
+
+
+EARLY_STOP_TAU = 0.1  # early stopping waits until the temperature is this low: the kept model is a sharp one
+
+
+def should_stop(metrics: list[dict], best_epoch: int, patience: int) -> bool:
+    """Early stop: once the temperature is at most EARLY_STOP_TAU, when validation has been perfect
+    for the last `patience` epochs or its best is `patience` epochs old (0: never)."""
+    if not patience or len(metrics) < patience or metrics[-1]["temperature"] in ("", None):
+        return False
+    if float(metrics[-1]["temperature"]) > EARLY_STOP_TAU:
+        return False
+    scores = [float(row.get("val_f1", row["val_accuracy"])) for row in metrics[-patience:]]
+    return all(score == 1.0 for score in scores) or len(metrics) - best_epoch >= patience
 
 
 def _start_state(config: TrainConfig, arch: dict, record: dict, out: Path, resume: bool,
@@ -292,6 +308,7 @@ def _finish(config: TrainConfig, data: Dataset, model, metrics: list[dict], best
     results = {name: evaluate_split(model, data, name) for name in ("train", "val", "test")}
     results["seconds_per_epoch"] = seconds[len(seconds) // 2] if seconds else None
     results["epochs"] = len(metrics)
+    results["stopped_early"] = len(metrics) < config.epochs
     results["selected_epoch"] = best["epoch"]
     results["notes"] = data.splits.notes
     runio.write_json(out / "results.json", results)

@@ -19,7 +19,8 @@ from ..model.program_model import TransformerProgram
 from ..config import task_spec
 from ..runs import LoadedRun, load_run, model_digest
 from ..tasks.nlp import UNK, NlpTask
-from .codegen import MARK, generate
+from .codegen import generate
+from .templates import MARK
 from .extract import extract
 from .interpret import run_tokens
 from .ir import Program

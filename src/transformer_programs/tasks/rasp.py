@@ -8,7 +8,7 @@ from functools import partial
 
 import numpy as np
 
-from ..vocab import BOS, EOS, PAD
+from ..vocab import BOS, EOS
 from .base import (
     Example,
     InputSpace,
