@@ -183,3 +183,17 @@ def test_bad_arguments_give_one_line_errors(argv, message, tmp_path, capsys):
     assert code == 2
     assert err.startswith("tprog: error: ") and err.count("\n") == 1 and message in err
     assert not (tmp_path / "out").exists()  # refused before anything started
+
+
+def test_train_with_seeds_keeps_the_best_by_validation_and_decompiles_it(ray_session, tmp_path, capsys):
+    out = tmp_path / "seeds"
+    args = ["train", "sort", "--seeds", "0-2", "--epochs", "2", "--n-examples", "120", "--vocab-size", "3",
+            "--train-lengths", "1-4", "--layers", "1", "--out", str(out), "--quiet", "--program"]
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    rows = read_csv(out / "seeds.csv")
+    assert sorted(int(row["seed"]) for row in rows) == [0, 1, 2] and all(row["status"] == "ok" for row in rows)
+    best = max(rows, key=lambda row: (float(row["val_accuracy"]), -int(row["seed"])))
+    kept = out / "trials" / best["trial"]
+    assert f"kept by validation: {kept}" in printed and (kept / "program.py").is_file()
+    assert "0 disagreements" in printed

@@ -15,7 +15,7 @@ SHOWN_LINES = 150  # `tprog prune` prints the pruned program when it is at most 
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from .tasks import TASKS
+    from .tasks import NLP_TASKS, TASKS
 
     header = "model (L / heads cat+num / mlps cat+num, attention)"
     print(f"{'task':<15} {'vocab':>5} {'lengths':>8} {'causal':>6}  {header:<52} description")
@@ -24,6 +24,13 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         arch = f"{m.layers}L / {m.heads_cat}+{m.heads_num} / {m.mlps_cat}+{m.mlps_num}, {m.attention}"
         span = f"{spec.min_len}-{spec.max_len}"
         print(f"{name:<15} {spec.vocab_size:>5} {span:>8} {str(spec.causal):>6}  {arch:<52} {spec.description}")
+    print("\nword tasks (words kept, words per text; data from --data-dir, an installed package or the HF hub):")
+    for name, task in NLP_TASKS.items():
+        m = task.model
+        arch = f"{m.layers}L / {m.heads_cat}+{m.heads_num} / {m.mlps_cat}+{m.mlps_num}, {m.n_embed_vars} embeddings"
+        span = f"{task.min_len}-{task.max_len}"
+        print(f"{name:<15} {task.vocab_size:>5} {span:>8} {'False':>6}  {arch:<52} {task.description}; "
+              f"--data-dir holds {task.files}")
     return 0
 
 
@@ -41,9 +48,43 @@ def print_results(results: dict, out: Path) -> None:
         print(f"note: {note}")
 
 
+def seed_list(text: str) -> list[int]:
+    """Seeds written `A-B` (A to B) or `A,B,C`."""
+    try:
+        if "-" in text:
+            low, high = (int(part) for part in text.split("-", 1))
+            seeds = list(range(low, high + 1))
+        else:
+            seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds {text!r} must look like 0-4 or 0,2,5") from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"seeds {text!r} name no seed, or a negative one")
+    return list(dict.fromkeys(seeds))
+
+
+def cmd_train_seeds(args: argparse.Namespace) -> int:
+    from .experiments.seeds import run_seeds
+
+    out = Path(args.out if args.out is not None else f"runs/{args.task}-seeds")
+    rows, best = run_seeds(train_config(args, args.task), args.seeds, out, quiet=args.quiet)
+    for row in rows:
+        detail = f"val {row['val_accuracy']:.4f}, test {row['test_accuracy']:.4f}" if row["status"] == "ok" else row["error"]
+        print(f"seed {row['seed']}: {detail}")
+    if best is None:
+        print("tprog: no seed finished", file=sys.stderr)
+        return 1
+    print(f"kept by validation: {best}")
+    failed = len(args.seeds) - sum(row["status"] == "ok" for row in rows)
+    status = decompile_and_report(best, None) if args.program else 0
+    return 1 if failed else status
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
+    if args.seeds is not None:
+        return cmd_train_seeds(args)
     if args.out == "":
         raise ValueError("--out is empty; name a run directory or leave --out out for runs/TASK-seedS")
     if args.program and args.model != "program":
@@ -106,10 +147,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_prune(args: argparse.Namespace) -> int:
     from .prune import PruneConfig, prune
 
-    config = PruneConfig(
-        max_drop=args.max_drop, gate_epochs=args.gate_epochs, penalty=args.penalty,
-        finetune_epochs=args.finetune_epochs, seed=args.seed,
-    )
+    config = PruneConfig(max_drop=args.max_drop, finetune_epochs=args.finetune_epochs, seed=args.seed)
     out = Path(args.out)
     results = prune(Path(args.run_dir), out, config, quiet=args.quiet)
     pruning = results["pruning"]
@@ -183,7 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one run and write its run directory")
     p.add_argument("task")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="run directory (default: runs/TASK-seedS)")
+    p.add_argument("--seeds", type=seed_list, help="several seeds at once, e.g. 0-4 (one per CPU, on Ray), each in "
+                   "OUT/trials/TASK-seedS; the best by validation is kept (and decompiled with --program)")
+    p.add_argument("--out", help="run directory (default: runs/TASK-seedS, or runs/TASK-seeds with --seeds)")
     p.add_argument("--resume", action="store_true", help="continue a killed run from its last epoch")
     p.add_argument("--program", action="store_true", help="decompile and verify the program at the end")
     add_train_arguments(p)
@@ -205,8 +245,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the new run directory (must not exist or be empty)")
     p.add_argument("--max-drop", type=float, default=0.001,
                    help="validation accuracy (absolute) the pruned model may lose (default 0.001)")
-    p.add_argument("--gate-epochs", type=int, default=0, help="epochs of gated fine-tuning first (default 0)")
-    p.add_argument("--penalty", type=float, default=0.2, help="gated fine-tuning: price of an open gate")
     p.add_argument("--finetune-epochs", type=int, default=10,
                    help="epochs of fine-tuning after each progressive step (default 10; 0: greedy removal only)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fine-tunings' samples")

@@ -4,17 +4,15 @@ A trained model spreads its algorithm over every head and MLP, and its classifie
 variable, so no rewriting of the same model makes its program short: the model itself has to
 become smaller. A part (a head or an MLP) is removed by replacing its output with a constant
 (its most common value on the training inputs); a classifier read is removed by not adding that
-variable's weights. The steps:
+variable's weights. Two steps:
 
-1. gated fine-tuning (optional): every part and read gets a relaxed on/off gate (a hard-concrete
-   sample) and the loss adds `penalty` times the expected number of open gates, so training
-   moves the algorithm into fewer parts; closed gates are removed, and removed parts brought
-   back one at a time while accuracy is out of budget;
-2. greedy removal: the part or read whose removal costs the least validation accuracy goes,
+1. greedy removal: the parts and reads whose removal costs the least validation accuracy go,
    while the accuracy stays within `max_drop` of the run's;
-3. progressive removal (with fine-tuning): several of the cheapest parts go at once, the rest
+2. progressive removal (with fine-tuning): several of the cheapest parts go at once, the rest
    is fine-tuned (relaxed, the best validation epoch kept), and the step stays if accuracy is
-   back within budget, else it is undone and halved.
+   back within budget (then greedy removal again), else it is undone and halved.
+
+(Gated fine-tuning with an L0 penalty, tried before these, removed no more: docs/experiments.md.)
 
 Parts that nothing kept reads are removed as well; that changes no prediction. The choices are
 made on validation; test accuracy is only reported.
@@ -31,25 +29,20 @@ from pathlib import Path
 import torch
 
 from . import runio
-from .model.program_model import Gates, TransformerProgram, part_names, variable_layout
+from .model.program_model import TransformerProgram, part_names, variable_layout
 from .program import extract
-from .program.ir import classifier_reads, component_reads
+from .program.ir import live_variables
 from .data import Dataset
 from .runs import LoadedRun, load_run
 from .train import batch_loss, denormals_flushed, evaluate_split, temperature
-
-HARD_CONCRETE = (2 / 3, -0.1, 1.1)  # temperature, stretch low and high (Louizos et al., 2018)
-
 
 @dataclass
 class PruneConfig:
     """How to prune a run; the defaults are the ones the README's table was measured with."""
 
     max_drop: float = 0.001  # validation accuracy (absolute) the pruned model may lose against the run
-    gate_epochs: int = 0  # epochs of gated fine-tuning before the greedy removal (0: none)
-    penalty: float = 0.2  # weight of the expected number of open gates in the gated loss
     finetune_epochs: int = 10  # epochs of fine-tuning after each progressive step (0: greedy removal only)
-    lr: float = 1e-2  # Adam, for both fine-tunings
+    lr: float = 1e-2  # Adam
     tau_start: float = 1.0  # Gumbel temperature of the fine-tunings, annealed to tau_end
     tau_end: float = 0.01
     seed: int = 0
@@ -57,10 +50,10 @@ class PruneConfig:
     def check(self) -> None:
         if not 0 <= self.max_drop <= 1:
             raise ValueError(f"--max-drop must be between 0 and 1, got {self.max_drop}")
-        if self.gate_epochs < 0 or self.finetune_epochs < 0:
-            raise ValueError("--gate-epochs and --finetune-epochs cannot be negative")
-        if not (self.penalty >= 0 and self.lr > 0 and 0 < self.tau_end <= self.tau_start < math.inf):
-            raise ValueError("need --penalty >= 0, --lr > 0 and 0 < --tau-end <= --tau-start (finite)")
+        if self.finetune_epochs < 0:
+            raise ValueError(f"--finetune-epochs cannot be negative, got {self.finetune_epochs}")
+        if not (self.lr > 0 and 0 < self.tau_end <= self.tau_start < math.inf):
+            raise ValueError("need --lr > 0 and 0 < --tau-end <= --tau-start (finite)")
 
 
 @dataclass
@@ -96,7 +89,7 @@ class _Pruner:
         self.candidates += [("read", name) for name, _ in variable_layout(self.model.config)]
 
     def apply(self, pruning: Pruning) -> None:
-        self.model.set_pruning(pruning.pruned, pruning.unread, self.constants)
+        self.model.set_pruning(pruning.pruned, pruning.unread)
 
     def accuracy(self, pruning: Pruning, split: str = "val") -> float:
         self.apply(pruning)
@@ -109,26 +102,10 @@ class _Pruner:
     def without_dead(self, pruning: Pruning) -> Pruning:
         """`pruning` with every part that no kept part and no classifier read needs removed too."""
         self.apply(pruning)
-        program = extract(self.model, self.run.input_vocab, self.run.label_vocab)
-        needed = set(classifier_reads(program))
-        for layer in reversed(program.layers):
-            for component in reversed(layer.components()):
-                if component.name in needed:
-                    needed.update(component_reads(component))
+        needed = live_variables(extract(self.model, self.run.input_vocab, self.run.label_vocab))
         dead = [name for name in part_names(self.model.config) if name not in needed and name not in pruning.pruned]
         for name in dead:
             pruning = pruning.without("part", name, self.constants)
-        return pruning
-
-    def repair(self, pruning: Pruning) -> Pruning:
-        """Bring back, one at a time, the removed part or read that most raises validation
-        accuracy, until it is within budget again."""
-        while self.accuracy(pruning) < self.floor and (pruning.pruned or pruning.unread):
-            restored = [Pruning({k: v for k, v in pruning.pruned.items() if k != name}, list(pruning.unread))
-                        for name in pruning.pruned]
-            restored += [Pruning(dict(pruning.pruned), [n for n in pruning.unread if n != name])
-                         for name in pruning.unread]
-            pruning = max(restored, key=self.accuracy)
         return pruning
 
     def greedy(self, pruning: Pruning) -> Pruning:
@@ -173,18 +150,15 @@ class _Pruner:
                 step //= 2
         return pruning
 
-    def finetune(self, pruning: Pruning, epochs: int, gates: "_Gates | None" = None) -> None:
-        """Relaxed training of the model under `pruning` (and `gates`), the best validation epoch kept."""
+    def finetune(self, pruning: Pruning, epochs: int) -> None:
+        """Relaxed training of the model under `pruning`, the best validation epoch kept."""
         self.apply(pruning)
         model, config = self.model, self.config
         train_x, train_y = self.data.tensors["train"]
         batch_size = self.run.train_config.batch_size
         steps = math.ceil(len(train_x) / batch_size)
         generator = torch.Generator().manual_seed(config.seed)
-        parameters = [{"params": list(model.parameters()), "lr": config.lr}]
-        if gates is not None:
-            parameters.append({"params": [gates.parts, gates.reads], "lr": 5 * config.lr})
-        optimizer = torch.optim.Adam(parameters)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         best = (self.accuracy(pruning), _snapshot(model))
         for epoch in range(epochs):
             model.train()
@@ -193,59 +167,19 @@ class _Pruner:
                 for batch in range(steps):
                     index = order[batch * batch_size : (batch + 1) * batch_size]
                     tau = temperature(epoch * steps + batch, epochs * steps, config.tau_start, config.tau_end)
-                    sample = gates.sample(generator) if gates is not None else None
-                    loss = batch_loss(model, train_x[index], train_y[index], tau, generator, sample)
-                    if gates is not None:
-                        loss = loss + config.penalty * gates.expected_open()
+                    loss = batch_loss(model, train_x[index], train_y[index], tau, generator)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
             model.eval()
-            if gates is None:
-                score = self.accuracy(pruning)
-                if score >= best[0]:
-                    best = (score, _snapshot(model))
-        if gates is None:
-            model.load_state_dict(best[1])
+            score = self.accuracy(pruning)
+            if score >= best[0]:
+                best = (score, _snapshot(model))
+        model.load_state_dict(best[1])
 
 
 def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
-
-
-class _Gates:
-    """A relaxed on/off gate per part and per classifier read, open at the start."""
-
-    def __init__(self, model: TransformerProgram):
-        self.parts = torch.nn.Parameter(torch.full((len(part_names(model.config)),), 3.0))  # (P,) log-alpha
-        self.reads = torch.nn.Parameter(torch.full((len(variable_layout(model.config)),), 3.0))  # (V,)
-
-    def sample(self, generator: torch.Generator) -> Gates:
-        """Hard-concrete samples in [0, 1], exactly 0 or 1 with positive probability."""
-        beta, low, high = HARD_CONCRETE
-
-        def draw(log_alpha: torch.Tensor) -> torch.Tensor:
-            u = torch.rand(log_alpha.shape, generator=generator).clamp(1e-6, 1 - 1e-6)
-            s = torch.sigmoid((torch.log(u) - torch.log(1 - u) + log_alpha) / beta)
-            return (s * (high - low) + low).clamp(0, 1)
-
-        return Gates(draw(self.parts), draw(self.reads))
-
-    def expected_open(self) -> torch.Tensor:
-        """The expected number of gates that are not exactly 0."""
-        beta, low, high = HARD_CONCRETE
-        shift = beta * math.log(-low / high)
-        return torch.sigmoid(self.parts - shift).sum() + torch.sigmoid(self.reads - shift).sum()
-
-    def closed(self, pruning: Pruning, model: TransformerProgram, constants: dict[str, int]) -> Pruning:
-        """`pruning` with every part and read whose gate ended closed removed."""
-        for name, log_alpha in zip(part_names(model.config), self.parts.tolist()):
-            if log_alpha < 0 and name not in pruning.pruned:
-                pruning = pruning.without("part", name, constants)
-        for (name, _), log_alpha in zip(variable_layout(model.config), self.reads.tolist()):
-            if log_alpha < 0 and name not in pruning.unread:
-                pruning = pruning.without("read", name, constants)
-        return pruning
 
 
 def count_parts(pruning: Pruning, model: TransformerProgram) -> dict[str, int]:
@@ -269,15 +203,7 @@ def prune(run_dir: Path, out: Path, config: PruneConfig, quiet: bool = True) -> 
     data = run.dataset
     pruner = _Pruner(run, data, config)
     before = {split: pruner.accuracy(Pruning(), split) for split in ("val", "test")}
-    pruning = Pruning()
-    if config.gate_epochs:
-        gates = _Gates(run.model)
-        pruner.finetune(pruning, config.gate_epochs, gates)
-        pruning = gates.closed(pruning, run.model, pruner.constants)
-        if config.finetune_epochs:
-            pruner.finetune(pruning, config.finetune_epochs)
-        pruning = pruner.repair(pruning)
-    pruning = pruner.progressive(pruning) if config.finetune_epochs else pruner.greedy(pruning)
+    pruning = pruner.progressive(Pruning()) if config.finetune_epochs else pruner.greedy(Pruning())
     pruner.apply(pruning)
     results = {split: evaluate_split(run.model, data, split) for split in ("train", "val", "test")}
     results["pruning"] = {

@@ -21,7 +21,7 @@ from . import runio
 from .config import TrainConfig
 from .data import Dataset, build_dataset
 from .model import build_model, training_bytes
-from .model.program_model import Gates, TransformerProgram
+from .model.program_model import TransformerProgram
 from .model.standard import StandardTransformer
 from .runs import model_config
 from .vocab import Vocab
@@ -35,16 +35,10 @@ def temperature(step: int, total_steps: int, tau_start: float, tau_end: float) -
 
 
 def batch_loss(
-    model: torch.nn.Module,
-    inputs: torch.Tensor,
-    labels: torch.Tensor,
-    tau: float,
-    generator: torch.Generator,
-    gates: Gates | None = None,
+    model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, tau: float, generator: torch.Generator
 ) -> torch.Tensor:
-    """The training objective: mean cross-entropy over the batch's scored (non-pad) labels
-    (`gates`: pruning's relaxed gates, Transformer Programs only)."""
-    logits = model(inputs, tau, generator) if gates is None else model(inputs, tau, generator, gates)  # (B, T, L)
+    """The training objective: mean cross-entropy over the batch's scored (non-pad) labels."""
+    logits = model(inputs, tau, generator)  # (B, T, L)
     return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=0)
 
 

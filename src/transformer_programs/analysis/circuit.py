@@ -19,6 +19,7 @@ from ..program.ir import (
     Program,
     classifier_reads,
     component_reads,
+    live_variables,
 )
 
 INPUTS = ("tokens", "positions", "ones")
@@ -129,21 +130,11 @@ def ablated(program: Program, name: str, value: int) -> Program:
     return program
 
 
-def live_parts(program: Program) -> set[str]:
-    """Every variable the classifier needs, directly or through the parts it reads."""
-    needed = set(classifier_reads(program))
-    for layer in reversed(program.layers):
-        for component in reversed(layer.components()):
-            if component.name in needed:
-                needed.update(component_reads(component))
-    return needed
-
-
 def circuit(program: Program, inputs: np.ndarray, labels: np.ndarray) -> Circuit:
     """The circuit of `program`, ablations scored on (inputs, labels) id arrays (N, T)."""
     base = accuracy(program, inputs, labels)
     common = most_common_values(program, inputs)
-    live = live_parts(program)
+    live = live_variables(program)
     parts = [Part(name, "input", -1, [], None, name not in live) for name in INPUTS if name in common]
     for embedding in program.embeddings:
         drop = base - accuracy(ablated(program, embedding.name, common[embedding.name]), inputs, labels)

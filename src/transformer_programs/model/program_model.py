@@ -93,15 +93,6 @@ def part_names(config: ProgramConfig) -> list[str]:
     return [name for layer in range(config.layers) for name, _ in layer_layout(config, layer)]
 
 
-@dataclass
-class Gates:
-    """Training-time weights in [0, 1] (pruning's relaxed gates): of each layer output against its
-    constant (`part_names` order) and of each variable's classifier read (variable order)."""
-
-    parts: torch.Tensor  # (P,)
-    reads: torch.Tensor  # (V,)
-
-
 class Block(nn.Module):
     """One layer: attention heads read the stream, then MLPs read it with the heads' outputs."""
 
@@ -128,7 +119,7 @@ class Block(nn.Module):
 
     def _relaxed_kept(self, out: torch.Tensor, group: int, keep: torch.Tensor | None, gen) -> torch.Tensor:
         """Outputs (n, B, T, d) soft one-hots or (n, B, T) counts, after dropout (in training),
-        mixed with their constants by `keep` (n_outputs,)."""
+        mixed with their constants by `keep` (n_outputs,): 1 computed, 0 pruned."""
         if self.training and self.dropout:
             kept = torch.rand(out.shape, generator=gen) >= self.dropout  # same shape as out
             out = out * kept / (1 - self.dropout)
@@ -148,16 +139,9 @@ class Block(nn.Module):
         part = self.slices[group]
         return torch.where(self.kept[part], out, self.constant[part])
 
-    def forward(self, chunks: list[torch.Tensor], num: torch.Tensor, valid: torch.Tensor, tau: float, gen,
-                keep: torch.Tensor | None = None):
-        """Relaxed path: categorical chunks (V_c, B, T, d) and num (N, B, T) -> both with this layer's added.
-
-        `keep` (n_outputs,) weighs each output against its constant (1: computed, 0: pruned).
-        """
-        if keep is None and not bool(self.kept.all()):
-            keep = self.kept.to(num.dtype)
-        elif keep is not None:
-            keep = keep * self.kept
+    def forward(self, chunks: list[torch.Tensor], num: torch.Tensor, valid: torch.Tensor, tau: float, gen):
+        """Relaxed path: categorical chunks (V_c, B, T, d) and num (N, B, T) -> both with this layer's added."""
+        keep = None if bool(self.kept.all()) else self.kept.to(num.dtype)  # (n_outputs,): pruned outputs are constants
         _, batch, length, d = chunks[0].shape
         chunks = list(chunks)
         cat_attn, num_attn = self.cat_attn, self.num_attn
@@ -264,11 +248,8 @@ class TransformerProgram(nn.Module):
         positions = torch.arange(length).expand(batch, -1)  # (B, T)
         return tokens, positions
 
-    def forward(
-        self, tokens: torch.Tensor, tau: float, generator: torch.Generator | None = None, gates: Gates | None = None
-    ) -> torch.Tensor:
-        """Relaxed model: label logits (B, T, L). Gumbel noise is drawn from `generator` if given;
-        `gates` weigh layer outputs against their constants and the classifier's reads (pruning)."""
+    def forward(self, tokens: torch.Tensor, tau: float, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Relaxed model: label logits (B, T, L). Gumbel noise is drawn from `generator` if given."""
         tokens, positions = self._inputs(tokens)  # (B, T)
         d = self.config.d
         valid = tokens != 0  # (B, T)
@@ -278,17 +259,12 @@ class TransformerProgram(nn.Module):
         if self.embed is not None:
             chunks.append(self.embed(tokens, tau, generator))  # (E, B, T, d)
         num = torch.ones(1, *tokens.shape, dtype=dtype)  # (1, B, T)
-        keeps = [None] * len(self.blocks)
-        if gates is not None:
-            keeps = gates.parts.split([len(block.kept) for block in self.blocks])  # each (n_outputs,)
-        for block, keep in zip(self.blocks, keeps):
-            chunks, num = block(chunks, num, valid, tau, generator, keep)
+        for block in self.blocks:
+            chunks, num = block(chunks, num, valid, tau, generator)
         weights_cat, weights_num = self.classifier_cat, self.classifier_num  # (V, d, L), (N, L)
-        if gates is not None or not (bool(self.read_cat.all()) and bool(self.read_num.all())):
-            read = gates.reads if gates is not None else torch.ones(self.n_cat + self.n_num, dtype=dtype)  # (V+N,)
-            cat_reads, num_reads = self._split_by_kind(read)  # (V,), (N,)
-            weights_cat = weights_cat * (cat_reads * self.read_cat)[:, None, None]  # (V, d, L)
-            weights_num = weights_num * (num_reads * self.read_num)[:, None]  # (N, L)
+        if not (bool(self.read_cat.all()) and bool(self.read_num.all())):  # pruning: variables it does not read
+            weights_cat = weights_cat * self.read_cat[:, None, None]  # (V, d, L)
+            weights_num = weights_num * self.read_num[:, None]  # (N, L)
         stream = torch.cat(chunks).flatten(1, 2).transpose(0, 1).flatten(1)  # (B*T, V*d)
         logits = torch.addmm(self.classifier_bias, stream, weights_cat.flatten(0, 1))  # (B*T, L)
         logits = torch.addmm(logits, num.flatten(1).T, weights_num).view(*tokens.shape, -1)  # (B, T, L)
@@ -298,20 +274,15 @@ class TransformerProgram(nn.Module):
             logits = (pooled + self.classifier_bias)[:, None, :].expand_as(logits)  # (B, T, L)
         return logits
 
-    def set_pruning(self, pruned: dict[str, int], unread: list[str], fallback: dict[str, int] | None = None) -> None:
-        """Replace the model's pruning (its config and the masks derived from it), weights untouched.
-
-        `fallback` gives the constants of kept parts too, for relaxed gates that weigh a part
-        against its constant.
-        """
+    def set_pruning(self, pruned: dict[str, int], unread: list[str]) -> None:
+        """Replace the model's pruning (its config and the masks derived from it), weights untouched."""
         config = replace(self.config, pruned=dict(pruned), unread=list(unread))
         _check_pruning(config)
         self.config = config
-        constants = {**(fallback or {}), **pruned}
         for layer, block in enumerate(self.blocks):
             names = [name for name, _ in layer_layout(config, layer)]
             block.kept.copy_(torch.tensor([name not in pruned for name in names], dtype=torch.bool))
-            block.constant.copy_(torch.tensor([constants.get(name, 0) for name in names], dtype=torch.long))
+            block.constant.copy_(torch.tensor([pruned.get(name, 0) for name in names], dtype=torch.long))
         reads = torch.tensor([name not in unread for name, _ in variable_layout(config)])  # (V+N,)
         read_cat, read_num = self._split_by_kind(reads)
         self.read_cat.copy_(read_cat)

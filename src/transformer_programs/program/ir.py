@@ -184,6 +184,16 @@ def classifier_reads(program: Program) -> list[str]:
     return [variable.name for variable in program.variables if variable.name in read]
 
 
+def live_variables(program: Program) -> set[str]:
+    """Every variable the classifier needs, directly or through the parts that compute what it reads."""
+    needed = set(classifier_reads(program))
+    for layer in reversed(program.layers):
+        for component in reversed(layer.components()):
+            if component.name in needed:
+                needed.update(component_reads(component))
+    return needed
+
+
 def _input_space(data: dict) -> InputSpace:
     """An InputSpace from its JSON object (its symbols come back as a list)."""
     return InputSpace(**{**data, "symbols": tuple(data["symbols"])})

@@ -29,6 +29,7 @@ from .ir import (
     Rules,
     classifier_reads,
     component_reads,
+    live_variables,
     value_domains,
 )
 
@@ -355,14 +356,10 @@ def as_points(program: Program, inputs: np.ndarray | None) -> Program:
 def remove_dead(program: Program) -> Program:
     """Pass 4: drop every part and constant that neither the classifier nor a kept part reads."""
     program = copy.deepcopy(program)
-    needed = {"tokens", "positions", "ones", *classifier_reads(program)}
-    for layer in reversed(program.layers):
-        for group in (layer.numerical_mlps, layer.mlps, layer.numerical_attention, layer.attention):
-            for component in list(reversed(group)):
-                if component.name in needed:
-                    needed.update(component_reads(component))
-                else:
-                    group.remove(component)
+    needed = {"tokens", "positions", "ones", *live_variables(program)}
+    for layer in program.layers:
+        for group in (layer.attention, layer.numerical_attention, layer.mlps, layer.numerical_mlps):
+            group[:] = [component for component in group if component.name in needed]
     program.embeddings = [embedding for embedding in program.embeddings if embedding.name in needed]
     program.layers = [layer for layer in program.layers if layer.components()]
     program.variables = [variable for variable in program.variables if variable.name in needed]
