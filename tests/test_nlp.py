@@ -41,9 +41,12 @@ def test_each_loader_reads_its_fixture(task, sizes, labels):
         assert len(target) == len(words) if isinstance(target, list) else isinstance(target, str)
 
 
-def test_latin1_text_is_read_as_latin1():
+def test_latin1_text_is_read_as_latin1(tmp_path):
     words = [word for rows in nlp.read_mr(FIXTURES / "mr").values() for text, _ in rows for word in text]
     assert "naïve" in words
+    (tmp_path / "subj.all").write_bytes(b"0 a fine\x85 film .\n1 it was made in 1950 .\n" * 10)
+    raw = nlp.read_subj(tmp_path)  # byte 0x85 is a character of the line, not a line break
+    assert sum(len(rows) for rows in raw.values()) == 20
 
 
 def test_no_data_source_is_one_line_naming_all_three(monkeypatch, capsys):

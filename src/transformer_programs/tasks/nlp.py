@@ -58,10 +58,12 @@ class NlpTask:
 
 
 def _lines(path: Path) -> list[str]:
-    """A file's lines; these datasets are Latin-1 where they are not ASCII."""
+    """A file's lines; these datasets are Latin-1 where they are not ASCII. Lines end at "\n" only:
+    a Latin-1 byte 0x85 inside a sentence (MR and SUBJ hold some) is a character, not a line break."""
     if not path.is_file():
         raise DataError(f"{path} is missing")
-    return path.read_text(encoding="latin-1").splitlines()
+    text = path.read_text(encoding="latin-1")
+    return [line.rstrip("\r") for line in text.split("\n")[: -1 if text.endswith("\n") else None]]
 
 
 def read_conll_file(path: Path) -> list[tuple[list[str], list[str]]]:
