@@ -58,11 +58,8 @@ def f32(*numbers):
 CLASSIFY_WEIGHTS = '''
 
 def classify(values):
-    """Reads {variable: value} at one position, in variable order; returns its predicted label.
-
-    Scores start at CLASSIFIER_BIAS; each variable adds its row, in that order, one float
-    addition at a time. The first label with the highest score wins.
-    """
+    """The label of one position from {variable: value}: CLASSIFIER_BIAS plus each variable's row,
+    added in variable order one at a time; the first label with the highest score wins."""
     scores = list(CLASSIFIER_BIAS)
     for name, value in values.items():
         if name in CLASSIFIER_NUMERICAL:
