@@ -24,7 +24,7 @@ from ..program.ir import (
     classifier_reads,
     value_domains,
 )
-from ..program.simplify import one_input_function
+from ..program.classifier_forms import one_input_function
 from .trace import Trace, head_patterns, show, trace
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from ..tasks.nlp import DIGITS
@@ -153,6 +155,16 @@ def run_batch(program: Program, ids: np.ndarray) -> tuple[np.ndarray, dict[str, 
     order = [variable.name for variable in program.variables]
     trace = {name: trace[name] for name in (order if "tokens" in order else ["tokens", *order])}  # variable order
     return classify(program, trace), trace
+
+
+CHUNK = 8192  # inputs per interpreter call where many inputs are run
+
+
+def traces(program: Program, inputs: np.ndarray) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """(valid mask, trace) of the interpreter on `inputs` (N, T), a chunk of them at a time."""
+    for start in range(0, len(inputs), CHUNK):
+        chunk = inputs[start : start + CHUNK]
+        yield chunk != 0, run_batch(program, chunk)[1]
 
 
 def as_tokens(program: Program, words: list[str]) -> list[str]:

@@ -1,0 +1,238 @@
+"""The classifier's shorter forms, from its exact scores on every joint value its reads can take:
+integer points (the smallest scale that keeps every label, reads that never change it dropped,
+one-input tables folded into their source's points) or rules (a table over the few variables
+that decide the label). Passes of `simplify`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from itertools import product
+
+import numpy as np
+
+from .interpret import classify, joint_keys, traces
+from .ir import CategoricalMLP, Classifier, NumericalMLP, Program, Rules, classifier_reads, component_reads, value_domains
+
+MAX_RULE_STATES = 250_000  # joint values of the classifier's reads a rules table may be computed from
+
+
+@dataclass
+class _States:
+    """Joint values of some variables, one row each, with the label the classifier gives them."""
+
+    names: list[str]
+    values: np.ndarray  # (S, len(names))
+    labels: np.ndarray  # (S,)
+
+
+def _joint_states(program: Program, inputs: np.ndarray | None, extra: list[str]) -> _States | None:
+    """Every joint value that the classifier's non-constant reads and the `extra` variables take
+    (on `inputs`, or without them the product of the reads' domains), labelled by the classifier;
+    None where there are too many."""
+    domains = value_domains(program)
+    reads = [name for name in classifier_reads(program) if len(domains[name]) > 1]
+    names = [v.name for v in program.variables if v.name in reads or v.name in extra]
+    if not names:
+        values = np.zeros((1, 0), dtype=np.int64)
+    elif inputs is not None:
+        rows = set()
+        for valid, trace in traces(program, inputs):
+            stacked = np.stack([trace[name][valid] for name in names], axis=1)  # (positions, names)
+            rows.update(map(tuple, np.unique(stacked, axis=0).tolist()))
+        values = np.array(sorted(rows), dtype=np.int64)
+    elif names == reads:
+        size = int(np.prod([len(domains[name]) for name in names], dtype=np.float64))
+        if size > MAX_RULE_STATES:
+            return None
+        values = np.array(list(product(*(domains[name] for name in names))), dtype=np.int64).reshape(size, len(names))
+    else:
+        return None
+    states = _States(names, values, np.zeros(len(values), dtype=np.int64))
+    states.labels = classify(program, _state_trace(program, states))[:, 0]
+    return states
+
+
+def _state_trace(program: Program, states: _States) -> dict[str, np.ndarray]:
+    """A trace of one position per joint value: the states' columns, every other variable at its
+    first value (those the classifier reads then have only that one)."""
+    domains = value_domains(program)
+    trace = {v.name: np.full((len(states.values), 1), domains[v.name][0]) for v in program.variables}
+    for column, name in enumerate(states.names):
+        trace[name] = states.values[:, column : column + 1]
+    return trace
+
+
+def _decides(values: np.ndarray, labels: np.ndarray) -> bool:
+    """Whether the label is a function of the rows of `values` (equal rows, equal labels)."""
+    if values.shape[1] == 0:
+        return bool((labels == labels[0]).all())
+    radices = [int(column.max()) + 1 for column in values.T]
+    keys = joint_keys(list(values.T), radices)
+    order = np.lexsort((labels, keys))
+    keys, labels = keys[order], labels[order]
+    same = keys[1:] == keys[:-1]
+    return bool((labels[1:][same] == labels[:-1][same]).all())
+
+
+def _rules(program: Program, inputs: np.ndarray | None, candidates: list[str]) -> Rules | None:
+    """Rules over the fewest of `candidates` that decide the classifier's label (None: they do
+    not, or there are too many joint values)."""
+    states = _joint_states(program, inputs, candidates)
+    if states is None:
+        return None
+    keep = [n for n, name in enumerate(states.names) if name in candidates]
+    if not _decides(states.values[:, keep], states.labels):
+        return None
+    for column in sorted(keep, key=lambda n: -len(np.unique(states.values[:, n]))):  # widest first
+        trial = [n for n in keep if n != column]
+        if _decides(states.values[:, trial], states.labels):
+            keep = trial
+    projected = np.unique(np.column_stack([states.values[:, keep], states.labels]), axis=0)
+    default = Counter(projected[:, -1].tolist()).most_common(1)[0][0]
+    table = [row for row in projected.tolist() if row[-1] != default]
+    return Rules(reads=[states.names[n] for n in keep], table=table, default=int(default))
+
+
+def as_rules(program: Program, inputs: np.ndarray | None, length: Callable[[Program], int]) -> Program:
+    """Pass: the classifier as a table over the fewest variables that decide its label, from
+    its exact scores on every joint value they take; unchanged where there are too many.
+
+    Where every input is listed, a read that a table computes from other variables (an MLP) is
+    also tried in place of those variables, and kept so where the program is shorter by
+    `length`: the table then absorbs the MLP.
+    """
+    if isinstance(program.classifier, Rules) or program.classifier.pooled:  # pooled: not a per-position rule
+        return program
+    rules = _rules(program, inputs, classifier_reads(program))
+    if rules is None:
+        return program
+    best = replace(program, classifier=rules)
+    producers = {c.name: c for layer in program.layers for c in layer.components()
+                 if isinstance(c, (CategoricalMLP, NumericalMLP))}
+    improved = inputs is not None
+    while improved:
+        improved = False
+        for read in [name for name in best.classifier.reads if name in producers]:
+            others = [name for name in best.classifier.reads if name != read]
+            trial = _rules(program, inputs, [*others, *component_reads(producers[read])])
+            if trial is not None and length(replace(program, classifier=trial)) < length(best):
+                best, improved = replace(program, classifier=trial), True
+                break
+    return best
+
+
+POINT_SCALES = (1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000, 10_000)
+
+
+def _without(classifier: Classifier, name: str) -> Classifier:
+    """The classifier with one variable no longer read."""
+    return Classifier(
+        bias=classifier.bias,
+        categorical={k: v for k, v in classifier.categorical.items() if k != name},
+        numerical={k: v for k, v in classifier.numerical.items() if k != name},
+    )
+
+
+def _rounded(classifier: Classifier, scale: float) -> Classifier:
+    """Every weight times `scale`, rounded to an integer."""
+    def points(row: list[float]) -> list[float]:
+        return [float(round(weight * scale)) for weight in row]
+
+    return Classifier(
+        bias=points(classifier.bias),
+        categorical={name: [points(row) for row in table] for name, table in classifier.categorical.items()},
+        numerical={name: points(row) for name, row in classifier.numerical.items()},
+    )
+
+
+def _folded(classifier: Classifier, constants: dict[str, int]) -> Classifier:
+    """Integer points with the rows of constant variables added into the bias (exact in integers)."""
+    bias = list(classifier.bias)
+    for name, value in constants.items():
+        row = classifier.categorical[name][value] if name in classifier.categorical else [
+            weight * value for weight in classifier.numerical.get(name, [0.0] * len(bias))]
+        bias = [b + r for b, r in zip(bias, row)]
+    folded = Classifier(bias, dict(classifier.categorical), dict(classifier.numerical))
+    for name in constants:
+        folded = _without(folded, name)
+    return folded
+
+
+MAX_ABSORBED_VALUES = 64  # a count becomes a table of points per value only up to this many values
+
+
+def one_input_function(program: Program, component, domains: dict[str, list[int]]) -> tuple[str, dict] | None:
+    """(source, {source value: output}) where a table's output depends on one variable only."""
+    if isinstance(component, NumericalMLP):
+        last = len(component.table) - 1
+        return component.source, {x: component.table[min(x, last)] for x in domains[component.source]}
+    if not isinstance(component, CategoricalMLP):
+        return None
+    if component.first == component.second:
+        return component.first, {x: component.table[x][x] for x in domains[component.first]}
+    for source, position in ((component.first, 0), (component.second, 1)):
+        outputs: dict[int, set[int]] = {}
+        for a in domains[component.first]:
+            for b in domains[component.second]:
+                outputs.setdefault((a, b)[position], set()).add(component.table[a][b])
+        if all(len(values) == 1 for values in outputs.values()):
+            return source, {x: values.pop() for x, values in outputs.items()}
+    return None
+
+
+def _absorbed(program: Program, classifier: Classifier) -> Classifier:
+    """Integer points with each read that a table computes from one other variable folded into
+    that variable's points (exact: integer sums), so the table need not be computed at all."""
+    domains = value_domains(program)
+    producers = {c.name: c for layer in program.layers for c in layer.components()}
+    size = len(classifier.bias)
+    for name in classifier_reads(replace(program, classifier=classifier)):
+        found = one_input_function(program, producers[name], domains) if name in producers else None
+        if found is None or len(domains[found[0]]) > MAX_ABSORBED_VALUES:
+            continue
+        source, function = found
+        points = classifier.categorical[name]  # a table's output is categorical
+        rows = max(max(domains[source]) + 1, len(classifier.categorical.get(source, [])))
+        table = [list(row) for row in classifier.categorical.get(source, [[0.0] * size] * rows)]
+        table += [[0.0] * size for _ in range(rows - len(table))]
+        linear = classifier.numerical.get(source)
+        for x in domains[source]:
+            own = [weight * x for weight in linear] if linear else table[x]
+            table[x] = [a + b for a, b in zip(own, points[function[x]])]
+        categorical = {k: v for k, v in classifier.categorical.items() if k != name}
+        categorical[source] = table
+        numerical = {k: v for k, v in classifier.numerical.items() if k not in (name, source)}
+        classifier = Classifier(classifier.bias, categorical, numerical)
+    return classifier
+
+
+def as_points(program: Program, inputs: np.ndarray | None) -> Program:
+    """Pass: where every joint value the classifier's reads take is known (every input listed,
+    or few enough values), drop each read that never changes its label, then write its weights as
+    the smallest integer points that give every joint value the same label, so that the sum no
+    longer depends on its order; constant reads go into the bias. Unchanged elsewhere."""
+    if isinstance(program.classifier, Rules) or program.classifier.pooled:
+        return program
+    states = _joint_states(program, inputs, [])
+    if states is None:
+        return program
+    trace = _state_trace(program, states)
+
+    def same(classifier: Classifier) -> bool:
+        return bool(np.array_equal(classify(replace(program, classifier=classifier), trace)[:, 0], states.labels))
+
+    classifier = program.classifier
+    domains = value_domains(program)
+    for name in sorted(classifier_reads(program), key=lambda n: -len(domains[n])):  # widest first
+        if same(_without(classifier, name)):
+            classifier = _without(classifier, name)
+    for scale in POINT_SCALES:
+        if same(_rounded(classifier, scale)):
+            points = _rounded(classifier, scale)
+            constants = {n: domains[n][0] for n in classifier_reads(replace(program, classifier=points))
+                         if len(domains[n]) == 1}
+            classifier = _absorbed(program, _folded(points, constants))
+            break
+    return replace(program, classifier=classifier)
