@@ -15,16 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from .. import runio
-from ..model.program_model import TransformerProgram
 from ..config import task_spec
+from ..model.program_model import TransformerProgram
 from ..runs import LoadedRun, load_run, model_digest
 from ..tasks.nlp import UNK, NlpTask
 from .codegen import generate
-from .templates import MARK
 from .extract import extract
 from .interpret import run_tokens
 from .ir import Program
 from .simplify import encode_space, simplify
+from .templates import MARK
 from .verify import Report, as_sequences, padded, random_inputs, verify
 
 MAX_EXHAUSTIVE = 400_000  # inputs: up to this many, verification checks every input of the space
