@@ -133,3 +133,18 @@ def test_the_case_table_simplified_agrees_with_the_model(name: str, tmp_path: Pa
     path.write_text(generate(on_space), encoding="utf-8")
     report = verify(model, on_space, path, encode_space(program, space))
     assert report.disagreements == 0, report.first_disagreement
+
+
+def test_a_duplicate_part_is_merged_into_the_first(tmp_path):
+    """attn_0_1 computes exactly what attn_0_0 does; the classifier reads one, an MLP the other."""
+    heads = [CategoricalAttention(f"attn_0_{h}", "positions", "positions", "tokens", [7, 0, 1, 2, 3, 4, 5, 6], False)
+             for h in range(2)]
+    mlp = CategoricalMLP("mlp_1_0", "attn_0_1", "attn_0_1", [[(a + 1) % D] * D for a in range(D)])
+    program = hand_built([*heads, mlp], {"attn_0_0": rows(1, 1, 2, 3, 1, 2, 3, 1), "mlp_1_0": rows(1, 2, 1, 3, 2, 1, 1, 2)},
+                         {"attn_0_0": "token", "attn_0_1": "token", "mlp_1_0": "abstract"})
+    program.layers = [Layer(heads, [], [], []), Layer([], [], [mlp], [])]
+    simple = simplify(program, InputSpace(("a", "b", "c"), 1, 4, False))
+    names = [v.name for v in simple.variables]
+    assert "attn_0_0" in names and "attn_0_1" not in names  # the MLP, if kept, reads attn_0_0
+    assert all("attn_0_1" not in (c.first, c.second) for layer in simple.layers for c in layer.mlps)
+    same_predictions(program, simple, tmp_path, every_input(program, InputSpace(("a", "b", "c"), 1, 4, False)))

@@ -229,14 +229,15 @@ class _Writer:
             listed = {row[0]: row[1] for row in rules.table}
             outputs = {v: repr(labels[listed.get(v, rules.default)]) for v in self.domains[read]}
             return ["    return " + self.one_input("classifier", read, outputs)]
-        key, source = "key", f"zip({', '.join(_list_name(name) for name in rules.reads)})"
         entries = [
             (f"({', '.join(self.show(name, value) for name, value in zip(rules.reads, row))})", repr(labels[row[-1]]))
             for row in rules.table
         ]
-        comment = f"# The classifier: the label from {', '.join(rules.reads)} (any other value: {default})."
-        self.definitions.append([comment, *wrapped("CLASSIFIER = {", [f"{k}: {v}" for k, v in entries], ", ", "}", "")])
-        return [f"    return [CLASSIFIER.get({key}, {default}) for {key} in {source}]"]
+        comment = f"# The classifier: the label of each joint value of {len(rules.reads)} variables (any other: {default})."
+        table = wrapped("CLASSIFIER = {", [f"{k}: {v}" for k, v in entries], ", ", "}", "")
+        self.definitions.append([comment, *table])
+        names = [_list_name(name) for name in rules.reads]
+        return wrapped(f"return [CLASSIFIER.get(key, {default}) for key in zip(", names, ", ", ")]", "    ")
 
     def weights(self, classifier: Classifier) -> list[str]:
         """Weights of every label but <pad> (never predicted), as per-variable tables: integer

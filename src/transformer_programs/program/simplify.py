@@ -2,7 +2,8 @@
 
 A pipeline of small IR-to-IR passes, each checked against the program it started from:
 reachable values (exact, by running every input of a listable input space, or a sound
-superset), constants folded into their readers, dead parts removed, and the classifier's shorter
+superset), constants folded into their readers, duplicate parts merged, dead parts removed, and
+the classifier's shorter
 forms (classifier_forms: integer points, or rules over the few variables that decide it).
 Printing the closed forms this leaves (`k == q - 1`, a threshold of a count) is the code
 generator's job.
@@ -19,7 +20,16 @@ from ..tasks.base import InputSpace
 from .classifier_forms import as_points, as_rules
 from .codegen import generate
 from .interpret import CHUNK, run_batch, traces
-from .ir import CategoricalAttention, CategoricalMLP, NumericalAttention, Program, live_variables, value_domains
+from .ir import (
+    CategoricalAttention,
+    CategoricalMLP,
+    Classifier,
+    NumericalAttention,
+    Program,
+    Rules,
+    live_variables,
+    value_domains,
+)
 
 
 
@@ -108,6 +118,80 @@ def fold_constants(program: Program) -> Program:
             return program
 
 
+def _renamed(component, names: dict[str, str]):
+    """A copy of `component` reading names[v] wherever it read v."""
+    fields = {"query", "key", "value", "first", "second", "source"}
+    changes = {f: names.get(getattr(component, f), getattr(component, f)) for f in fields if hasattr(component, f)}
+    return replace(component, **changes)
+
+
+def _behaviour(component, domains: dict[str, list[int]]) -> tuple:
+    """What a part computes on the values its inputs can take: equal for parts that always agree."""
+    kind = type(component).__name__
+    if isinstance(component, (CategoricalAttention, NumericalAttention)):
+        keys = set(domains[component.key])
+        targets = tuple(t if t in keys else None for t in (component.predicate[q] for q in domains[component.query]))
+        return kind, component.query, component.key, component.value, component.causal, targets
+    if isinstance(component, CategoricalMLP):
+        pairs = tuple(component.table[a][b] for a in domains[component.first] for b in domains[component.second])
+        return kind, component.first, component.second, pairs
+    last = len(component.table) - 1
+    return kind, component.source, tuple(component.table[min(x, last)] for x in domains[component.source])
+
+
+def merge_duplicates(program: Program) -> Program:
+    """Pass: a part that computes exactly what an earlier part computes (same kind and inputs, the
+    same outputs on every value its inputs can take) is read through the earlier one instead, so
+    only the classifier may still read it."""
+    program = copy.deepcopy(program)
+    domains = value_domains(program)
+    names: dict[str, str] = {}
+    seen: dict[tuple, str] = {}
+    for layer in program.layers:
+        for group in (layer.attention, layer.numerical_attention, layer.mlps, layer.numerical_mlps):
+            for n, component in enumerate(group):
+                component = group[n] = _renamed(component, names)
+                key = _behaviour(component, domains)
+                if key in seen:
+                    names[component.name] = seen[key]
+                else:
+                    seen[key] = component.name
+    program.classifier = _classifier_renamed(program.classifier, names)
+    return program
+
+
+def _classifier_renamed(classifier: Classifier | Rules, names: dict[str, str]) -> Classifier | Rules:
+    """The classifier reading each duplicate through its original where that is exact: rules
+    (the two columns always agree) and integer points (their rows add exactly), not float weights."""
+    if isinstance(classifier, Rules):
+        keep = [n for n, name in enumerate(classifier.reads) if names.get(name, name) not in
+                [names.get(other, other) for other in classifier.reads[:n]]]
+        reads = [names.get(classifier.reads[n], classifier.reads[n]) for n in keep]
+        table = [[row[n] for n in keep] + [row[-1]] for row in classifier.table]
+        return Rules(reads, table, classifier.default)
+    weights = [w for row in (classifier.bias, *classifier.numerical.values()) for w in row]
+    weights += [w for table in classifier.categorical.values() for row in table for w in row]
+    if not all(float(w).is_integer() for w in weights):
+        return classifier
+    categorical: dict[str, list[list[float]]] = {}
+    for name, table in classifier.categorical.items():
+        target = names.get(name, name)
+        old = categorical.get(target)
+        categorical[target] = table if old is None else [[a + b for a, b in zip(r, s)] for r, s in zip(old, table)]
+    numerical: dict[str, list[float]] = {}
+    for name, row in classifier.numerical.items():
+        target = names.get(name, name)
+        if target in categorical:  # read as a table of points per value: add weight * value to each row
+            categorical[target] = [[a + w * x for a, w in zip(points, row)] for x, points in enumerate(categorical[target])]
+            continue
+        old = numerical.get(target)
+        numerical[target] = row if old is None else [a + b for a, b in zip(old, row)]
+    for name in [n for n in numerical if n in categorical]:
+        row = numerical.pop(name)
+        categorical[name] = [[a + w * x for a, w in zip(points, row)] for x, points in enumerate(categorical[name])]
+    return Classifier(classifier.bias, categorical, numerical, classifier.pooled)
+
+
 def remove_dead(program: Program) -> Program:
     """Pass: drop every part and constant that neither the classifier nor a kept part reads."""
     program = copy.deepcopy(program)
@@ -135,10 +219,13 @@ def simplify(program: Program, space: InputSpace | None = None, checks: np.ndarr
     passes = [
         ("reachable values", lambda p: with_values(replace(p, input_space=space), inputs)),
         ("fold constants", fold_constants),
+        ("merge duplicate parts", merge_duplicates),
         ("remove dead parts", remove_dead),
         ("classifier as points", lambda p: as_points(p, inputs)),
+        ("merge duplicate parts after points", merge_duplicates),
         ("remove dead parts after points", remove_dead),
         ("classifier as rules", lambda p: as_rules(p, inputs, lambda q: generate(remove_dead(q)).count("\n"))),
+        ("merge duplicate parts after rules", merge_duplicates),
         ("remove dead parts after rules", remove_dead),
     ]
     current, weighted = program, None
