@@ -73,13 +73,13 @@ class Run:
             value = most_common_values(self.program, inputs)[part]
         return self.accuracy(split, ablated(self.program, part, value))
 
-    def circuit(self, split: str = "val") -> Circuit:
+    def circuit(self, split: str = "val", simplified: bool = False) -> Circuit:
         """The dependency graph, each part scored by the accuracy lost when it is ablated."""
-        return circuit(self.program, *self.split(split))
+        return circuit(self.simplified if simplified else self.program, *self.split(split))
 
-    def errors(self, split: str = "test") -> list[ErrorGroup]:
+    def errors(self, split: str = "test", simplified: bool = False) -> list[ErrorGroup]:
         """The program's mistakes on a split, grouped by the branch that chose the wrong value."""
-        return error_groups(self.program, *self.split(split))
+        return error_groups(self.simplified if simplified else self.program, *self.split(split))
 
     def features(self, out: str | Path | None = None) -> Path:
         """Write the feature-function view (features.md) of a run with learned embeddings."""

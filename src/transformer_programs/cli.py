@@ -181,7 +181,7 @@ def cmd_circuit(args: argparse.Namespace) -> int:
     from . import runio
     from .api import load
 
-    graph = load(args.run_dir).circuit(args.split)
+    graph = load(args.run_dir).circuit(args.split, simplified=args.simplified)
     out = Path(args.out) if args.out else Path(args.run_dir) / "circuit.svg"
     runio.atomic_write_text(out, graph.svg())
     print(json.dumps(graph.to_json(), indent=2) if args.json else graph.text())
@@ -192,7 +192,7 @@ def cmd_circuit(args: argparse.Namespace) -> int:
 def cmd_errors(args: argparse.Namespace) -> int:
     from .api import load
 
-    groups = load(args.run_dir).errors(args.split)
+    groups = load(args.run_dir).errors(args.split, simplified=args.simplified)
     if args.json:
         print(json.dumps([group.to_json() for group in groups], indent=2))
         return 0
@@ -267,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--split", default="val", choices=("train", "val", "test"), help="where ablations are scored")
     p.add_argument("--out", help="SVG image of the graph (default: RUN_DIR/circuit.svg)")
+    p.add_argument("--simplified", action="store_true", help="the simplified program's circuit (default: the full one)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=cmd_circuit)
 
@@ -274,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--limit", type=int, default=20, help="groups to print (default 20)")
+    p.add_argument("--simplified", action="store_true", help="the simplified program's mistakes and traces")
     p.add_argument("--json", action="store_true", help="print every group as JSON, with its example's trace")
     p.set_defaults(func=cmd_errors)
 

@@ -1,8 +1,8 @@
 """Error groups: a program's mistakes, grouped by the branch of the part that chose the wrong value.
 
 For a wrong prediction, the part to blame is the variable the classifier reads whose value,
-changed alone to another value, would have given the right label (the one computed last, where
-several would). Its branch is what it did at that position: the key an
+changed alone to another value, would have given the right label (where several would: the one
+computed last among those that depend on the tokens, not on the position alone). Its branch is what it did at that position: the key an
 attention head looked for and the value it read, the inputs an MLP saw. Mistakes with the same
 part, branch, prediction and truth form a group, shown with its shortest example and that
 example's trace.
@@ -22,6 +22,7 @@ from ..program.ir import (
     NumericalMLP,
     Program,
     classifier_reads,
+    component_reads,
     value_domains,
 )
 from ..program.classifier_forms import one_input_function
@@ -50,13 +51,26 @@ class ErrorGroup:
         return asdict(self)
 
 
+def positional(program: Program) -> set[str]:
+    """The variables that depend on the position alone, never on the tokens (positions, ones,
+    constants, tables of those): their value cannot be a wrong choice about the input."""
+    fixed = {"positions", "ones"} | {v.name for v in program.variables if v.constant is not None}
+    for layer in program.layers:
+        for component in layer.components():
+            if isinstance(component, (CategoricalMLP, NumericalMLP)) and set(component_reads(component)) <= fixed:
+                fixed.add(component.name)
+    return fixed
+
+
 def _culprits(program: Program, trace: dict, where: tuple, expected: np.ndarray) -> list[str]:
-    """For each mistaken position, the last read variable whose value alone, changed to any value
-    it can hold (every categorical value; a count's reachable ones), fixes it."""
-    reads = classifier_reads(program)
+    """For each mistaken position, the read variable whose value alone, changed to any value it
+    can hold (every categorical value; a count's reachable ones), fixes it: the last such one
+    that depends on the tokens, else the last such one."""
     domains = value_domains(program)
     rows = {name: trace[name][where][:, None] for name in trace}  # (E, 1) per variable
     culprit = ["classifier"] * len(expected)
+    by_position = positional(program)
+    reads = sorted(classifier_reads(program), key=lambda name: name not in by_position)  # positional first
     for name in reads:
         fixed = np.zeros(len(expected), dtype=bool)
         for value in domains[name] if program.variable(name).numerical else range(program.d):
