@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -75,3 +76,12 @@ def test_prune_command_prints_before_and_after(tiny_run, tmp_path, capsys):
     program = (out / "program.py").read_text(encoding="utf-8")
     assert (out / "program_full.py").is_file()
     assert (program in printed) == (program.count("\n") <= 150)  # a short program is printed whole
+
+
+def test_prune_counts_the_lines_of_the_program_the_run_holds(tiny_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    assert main(["decompile", str(run)]) == 0
+    assert main(["prune", str(run), "--out", str(tmp_path / "pruned"), "--max-drop", "0.05"]) == 0
+    lines = (run / "program.py").read_text(encoding="utf-8").count("\n")
+    assert f"program lines: {lines} before pruning" in capsys.readouterr().out

@@ -158,10 +158,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
           f"test {before['test']:.4f} -> {results['test']['accuracy']:.4f}")
     status = decompile_and_report(out, None)
     if status == 0:
-        from .api import load
-        from .program import generate
+        from .program.decompile import simplified_lines
 
-        lines_before = generate(load(args.run_dir).simplified).count("\n")
+        lines_before = simplified_lines(Path(args.run_dir))
         program = (out / "program.py").read_text(encoding="utf-8")
         print(f"program lines: {lines_before} before pruning (simplified), {program.count(chr(10))} after")
         if program.count("\n") <= SHOWN_LINES:

@@ -2,10 +2,10 @@
 
 For a wrong prediction, the part to blame is the variable the classifier reads whose value,
 changed alone to another value, would have given the right label (where several would: the one
-computed last among those that depend on the tokens, not on the position alone). Its branch is what it did at that position: the key an
-attention head looked for and the value it read, the inputs an MLP saw. Mistakes with the same
-part, branch, prediction and truth form a group, shown with its shortest example and that
-example's trace.
+computed last among those that depend on the tokens, not on the position alone). Its branch is
+what it did at that position: the key an attention head looked for and the value it read, the
+inputs an MLP saw. Mistakes with the same part, branch, prediction and truth form a group, shown
+with its shortest example and that example's trace.
 """
 
 from __future__ import annotations

@@ -200,6 +200,23 @@ def check_program_current(run_dir: Path) -> None:
             raise runio.RunError(f"{path} has been edited since it was verified; {again}")
 
 
+def simplified_lines(run_dir: Path) -> int:
+    """Lines of RUN_DIR's simplified program: its `program.py` where it is the one verified against
+    the run's model (what its user reads), else one generated now."""
+    run_dir = Path(run_dir)
+    path = run_dir / "program.py"
+    if path.is_file():
+        try:
+            check_program_current(run_dir)
+            return path.read_text(encoding="utf-8").count("\n")
+        except runio.RunError:
+            pass
+    run = load_run(run_dir)
+    full = run_program(run)
+    inputs, how = verification_inputs(run, full)
+    return generate(simplified(run, full, inputs, how), model_digest(run_dir)).count("\n")
+
+
 def predict_run(run_dir: Path, tokens: list[str]) -> list[str]:
     """Labels for `tokens` from the run's program, run as its IR: no file of the run is executed."""
     check_program_current(run_dir)
