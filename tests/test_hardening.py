@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import stat
@@ -11,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import transformer_programs
 from transformer_programs import runio
 from transformer_programs.cli import main
 from transformer_programs.config import TrainConfig
@@ -192,3 +194,33 @@ def test_after_training_the_discrete_model_sees_a_subnormal_weight(run_dir):
         model.classifier_bias.zero_()
         model.classifier_cat[0, :, 2] = 1e-40
     assert model.predict(torch.tensor([[1, 2, 3]])).tolist() == [[2, 2, 2]]
+
+
+STAGES = ["tasks", "model", "train", "program", "experiments", "cli"]  # the pipeline, in import order
+
+
+def _stage(module: str) -> int | None:
+    """The pipeline stage of a module of the package ("transformer_programs.program.verify" -> 3)."""
+    parts = module.split(".")
+    return STAGES.index(parts[1]) if len(parts) > 1 and parts[1] in STAGES else None
+
+
+def test_imports_run_one_way_through_the_pipeline():
+    root = Path(transformer_programs.__file__).parent
+    against = []
+    for path in root.rglob("*.py"):
+        module = ".".join(("transformer_programs", *path.relative_to(root).with_suffix("").parts))
+        here = _stage(module)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                package = module.split(".")[: -node.level]  # a package's __init__ counts as its last part
+                targets = [".".join([*package, node.module])] if node.module else [".".join([*package, a.name]) for a in node.names]
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                targets = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            else:
+                continue
+            for target in targets:
+                there = _stage(target) if target.startswith("transformer_programs.") else None
+                if here is not None and there is not None and there > here:
+                    against.append(f"{module} imports {target}")
+    assert not against, against
