@@ -13,12 +13,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from transformer_programs.train import should_stop
-
-
-def score(row: dict) -> float:
-    """The validation score the trainer selects on (F1 for NER, else accuracy)."""
-    return float(row.get("val_f1") or row["val_accuracy"])
+from transformer_programs.train import should_stop, validation_score
 
 
 def replay(metrics: list[dict], patience: int) -> tuple[int, int]:
@@ -27,8 +22,8 @@ def replay(metrics: list[dict], patience: int) -> tuple[int, int]:
     for epoch in range(len(metrics)):
         if should_stop(metrics[:epoch], best_epoch, patience):
             return epoch, best_epoch
-        if score(metrics[epoch]) >= best_score:
-            best_epoch, best_score = epoch + 1, score(metrics[epoch])
+        if validation_score(metrics[epoch]) >= best_score:
+            best_epoch, best_score = epoch + 1, validation_score(metrics[epoch])
     return len(metrics), best_epoch
 
 
@@ -45,8 +40,8 @@ def main() -> None:
         full_epochs, full_kept = replay(metrics, 0)
         for patience in (int(p) for p in args.patience.split(",")):
             stopped, kept = replay(metrics, patience)
-            print(f"| {run.name} | {full_epochs} | {full_kept} ({100 * score(metrics[full_kept - 1]):.2f}) | {patience} "
-                  f"| {stopped} | {kept} ({100 * score(metrics[kept - 1]):.2f}) | {100 * (1 - stopped / full_epochs):.0f}% "
+            print(f"| {run.name} | {full_epochs} | {full_kept} ({100 * validation_score(metrics[full_kept - 1]):.2f}) | {patience} "
+                  f"| {stopped} | {kept} ({100 * validation_score(metrics[kept - 1]):.2f}) | {100 * (1 - stopped / full_epochs):.0f}% "
                   f"| {'yes' if kept == full_kept else 'no'} |")
 
 

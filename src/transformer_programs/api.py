@@ -23,7 +23,7 @@ from .analysis.report import HeatmapInput, render
 from .analysis.trace import Trace, encode, head_patterns, trace
 from .model.program_model import TransformerProgram
 from .program import generate
-from .program.decompile import check_program_current, run_program, simplified, verification_inputs
+from .program.decompile import check_program_current, run_program, simplified_program
 from .program.interpret import run_batch, run_tokens
 from .program.ir import Program
 from .runs import LoadedRun, load_run
@@ -46,8 +46,7 @@ class Run:
     @functools.cached_property
     def simplified(self) -> Program:
         """The simplified program (what program.py holds)."""
-        inputs, how = verification_inputs(self.loaded, self.program)
-        return simplified(self.loaded, self.program, inputs, how)
+        return simplified_program(self.loaded, self.program)
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """A data split ("train", "val" or "test") as right-padded id arrays (inputs, labels)."""

@@ -237,6 +237,11 @@ def _train(config: TrainConfig, data: Dataset, arch: dict, record: dict, out: Pa
 EARLY_STOP_TAU = 0.1  # early stopping waits until the temperature is this low: the kept model is a sharp one
 
 
+def validation_score(row: dict) -> float:
+    """The score an epoch's metrics row is selected on: entity F1 (NER), else accuracy."""
+    return float(row.get("val_f1", row["val_accuracy"]))
+
+
 def should_stop(metrics: list[dict], best_epoch: int, patience: int) -> bool:
     """Early stop: once the temperature is at most EARLY_STOP_TAU, when validation has been perfect
     for the last `patience` epochs or its best is `patience` epochs old (0: never)."""
@@ -244,7 +249,7 @@ def should_stop(metrics: list[dict], best_epoch: int, patience: int) -> bool:
         return False
     if float(metrics[-1]["temperature"]) > EARLY_STOP_TAU:
         return False
-    scores = [float(row.get("val_f1", row["val_accuracy"])) for row in metrics[-patience:]]
+    scores = [validation_score(row) for row in metrics[-patience:]]
     return all(score == 1.0 for score in scores) or len(metrics) - best_epoch >= patience
 
 

@@ -87,6 +87,12 @@ def simplified(run: LoadedRun, full: Program, inputs, how: dict) -> Program:
     return simplify(full, None, padded(as_sequences(inputs)))
 
 
+def simplified_program(run: LoadedRun, full: Program) -> Program:
+    """The simplified program of a run whose full program is `full`: what its program.py holds."""
+    inputs, how = verification_inputs(run, full)
+    return simplified(run, full, inputs, how)
+
+
 def _program_accuracy(run: LoadedRun, inputs, predictions: list[list[int]]) -> dict[str, float]:
     """Token accuracy of a verified program on the validation and test splits, from its
     predictions on the verified inputs (which hold every validation and test input)."""
@@ -212,9 +218,7 @@ def simplified_lines(run_dir: Path) -> int:
         except runio.RunError:
             pass
     run = load_run(run_dir)
-    full = run_program(run)
-    inputs, how = verification_inputs(run, full)
-    return generate(simplified(run, full, inputs, how), model_digest(run_dir)).count("\n")
+    return generate(simplified_program(run, run_program(run)), model_digest(run_dir)).count("\n")
 
 
 def predict_run(run_dir: Path, tokens: list[str]) -> list[str]:
