@@ -117,12 +117,24 @@ def test_attention_kind_comes_from_the_task_unless_given(tmp_path):
     assert model.config.attention == "sharp" and model.blocks[0].cat_attn.soft is False
 
 
-def test_cli_tasks_lists_every_task(capsys):
+def test_epoch_budget_comes_from_the_task_unless_given():
+    from transformer_programs.tasks import TASKS
+
+    budgets = {name: TrainConfig(task=name).resolved().epochs for name in ("hist", "sort", "dyck2", "induction")}
+    assert budgets == {name: TASKS[name].model.epochs or 250 for name in budgets}
+    assert budgets["hist"] < 250 and budgets["induction"] == 250  # a measured budget; the paper's where none is
+    assert TrainConfig(task="hist", epochs=7).resolved().epochs == 7
+    assert TrainConfig(task="hist", model="standard").resolved().epochs == 100  # the baseline keeps its own
+
+
+def test_cli_tasks_lists_every_task_with_its_epoch_budget(capsys):
     from transformer_programs.tasks import TASKS
 
     assert main(["tasks"]) == 0
     listing = capsys.readouterr().out
-    assert all(name in listing for name in TASKS)
+    for name, spec in TASKS.items():
+        row = next(line for line in listing.splitlines() if line.split()[0] == name)
+        assert int(row.split()[4]) == (spec.model.epochs or 250)
 
 
 def corrupt_run(tmp_path: Path, what: str) -> Path:

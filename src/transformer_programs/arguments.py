@@ -23,7 +23,7 @@ def lengths(text: str) -> tuple[int, int]:
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags shared by every command that trains (train, sweep, lengthgen)."""
     parser.add_argument("--model", default="program", help="program (default) or standard (baseline)")
-    parser.add_argument("--epochs", type=int, help="default: 250 (program), 100 (standard)")
+    parser.add_argument("--epochs", type=int, help="default: the task's budget (`tprog tasks`), 100 for --model standard")
     parser.add_argument("--lr", type=float, help="default: 5e-2 (program), 3e-4 (standard)")
     parser.add_argument("--batch-size", type=int, help="default: 512 (program), 50 (standard)")
     parser.add_argument("--tau-start", type=float, default=3.0, help="initial Gumbel temperature")

@@ -15,22 +15,24 @@ SHOWN_LINES = 150  # `tprog prune` prints the pruned program when it is at most 
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
+    from .config import OPTIM_DEFAULTS
     from .tasks import NLP_TASKS, TASKS
 
-    header = "model (L / heads cat+num / mlps cat+num, attention)"
-    print(f"{'task':<15} {'vocab':>5} {'lengths':>8} {'causal':>6}  {header:<52} description")
+    def row(name: str, task, arch_tail: str, description: str) -> str:
+        m = task.model
+        arch = f"{m.layers}L / {m.heads_cat}+{m.heads_num} / {m.mlps_cat}+{m.mlps_num}, {arch_tail}"
+        epochs = m.epochs or OPTIM_DEFAULTS["program"]["epochs"]
+        span = f"{task.min_len}-{task.max_len}"
+        return f"{name:<15} {task.vocab_size:>5} {span:>8} {str(task.causal):>6} {epochs:>6}  {arch:<46} {description}"
+
+    header = "model (L / heads cat+num / mlps cat+num)"
+    print(f"{'task':<15} {'vocab':>5} {'lengths':>8} {'causal':>6} {'epochs':>6}  {header:<46} description")
     for name, spec in TASKS.items():
-        m = spec.model
-        arch = f"{m.layers}L / {m.heads_cat}+{m.heads_num} / {m.mlps_cat}+{m.mlps_num}, {m.attention}"
-        span = f"{spec.min_len}-{spec.max_len}"
-        print(f"{name:<15} {spec.vocab_size:>5} {span:>8} {str(spec.causal):>6}  {arch:<52} {spec.description}")
+        print(row(name, spec, spec.model.attention, spec.description))
     print("\nword tasks (words kept, words per text; data from --data-dir, an installed package or the HF hub):")
     for name, task in NLP_TASKS.items():
-        m = task.model
-        arch = f"{m.layers}L / {m.heads_cat}+{m.heads_num} / {m.mlps_cat}+{m.mlps_num}, {m.n_embed_vars} embeddings"
-        span = f"{task.min_len}-{task.max_len}"
-        print(f"{name:<15} {task.vocab_size:>5} {span:>8} {'False':>6}  {arch:<52} {task.description}; "
-              f"--data-dir holds {task.files}")
+        described = f"{task.description}; --data-dir holds {task.files}"
+        print(row(name, task, f"{task.model.n_embed_vars} embeddings", described))
     return 0
 
 
@@ -220,8 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one run and write its run directory")
     p.add_argument("task")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--seeds", type=seed_list, help="several seeds at once, e.g. 0-4 (one per CPU, on Ray), each in "
-                   "OUT/trials/TASK-seedS; the best by validation is kept (and decompiled with --program)")
+    p.add_argument("--seeds", type=seed_list, help="several seeds at once, e.g. 0-4 (one thread each, on Ray, "
+                   "sharing the CPUs), each in OUT/trials/TASK-seedS; the best by validation is kept (and "
+                   "decompiled with --program)")
     p.add_argument("--out", help="run directory (default: runs/TASK-seedS, or runs/TASK-seeds with --seeds)")
     p.add_argument("--resume", action="store_true", help="continue a killed run from its last epoch")
     p.add_argument("--program", action="store_true", help="decompile and verify the program at the end")

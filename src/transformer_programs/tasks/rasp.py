@@ -4,6 +4,7 @@ Dyck variants (dyck1_walks, dyck2_walks)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -161,6 +162,9 @@ def _content_task(
     )
 
 
+# Epoch budgets (issue 17): the fewest epochs tried at which seed 0 reached the task's test target
+# (docs/experiments.md, "Epoch budgets"); the temperature anneals over the budget. reverse reached
+# it at none tried below 250 and keeps the paper's 250, as do the tasks not measured.
 REVERSE = _content_task(
     "reverse",
     "reverse the sequence",
@@ -175,7 +179,7 @@ HIST = _content_task(
     hist_labels,
     _hist_label_tokens,
     eos=False,
-    model=ModelDefaults(layers=1, heads_cat=2, heads_num=2, mlps_cat=1, mlps_num=1),
+    model=ModelDefaults(layers=1, heads_cat=2, heads_num=2, mlps_cat=1, mlps_num=1, epochs=50),
 )
 DOUBLE_HIST = _content_task(
     "double_hist",
@@ -183,7 +187,7 @@ DOUBLE_HIST = _content_task(
     double_hist_labels,
     _double_hist_label_tokens,
     eos=False,
-    model=ModelDefaults(layers=3, heads_cat=2, heads_num=2, mlps_cat=1, mlps_num=1),
+    model=ModelDefaults(layers=3, heads_cat=2, heads_num=2, mlps_cat=1, mlps_num=1, epochs=100),
 )
 SORT = _content_task(
     "sort",
@@ -191,7 +195,7 @@ SORT = _content_task(
     sort_labels,
     _symbol_labels,
     eos=True,
-    model=ModelDefaults(layers=3, heads_cat=4, heads_num=4, mlps_cat=2, mlps_num=2),
+    model=ModelDefaults(layers=3, heads_cat=4, heads_num=4, mlps_cat=2, mlps_num=2, epochs=50),
 )
 MOST_FREQ = _content_task(
     "most_freq",
@@ -199,7 +203,7 @@ MOST_FREQ = _content_task(
     most_freq_labels,
     _most_freq_labels,
     eos=False,
-    model=ModelDefaults(layers=3, heads_cat=4, heads_num=4, mlps_cat=2, mlps_num=2),
+    model=ModelDefaults(layers=3, heads_cat=4, heads_num=4, mlps_cat=2, mlps_num=2, epochs=100),
 )
 
 
@@ -346,7 +350,7 @@ def _dyck_task(name: str, n_types: int, model: ModelDefaults, draw: DyckDraw, dr
 DYCK1_MODEL = ModelDefaults(layers=3, heads_cat=4, heads_num=4, mlps_cat=1, mlps_num=1)
 DYCK2_MODEL = ModelDefaults(layers=3, heads_cat=2, heads_num=2, mlps_cat=2, mlps_num=2, attention="soft")
 PAPER_DRAW, WALK_DRAW = "strings as the paper's code draws them", "harder: walks, some with one bracket wrong"
-DYCK1 = _dyck_task("dyck1", 1, DYCK1_MODEL, _draw_paper, PAPER_DRAW)
-DYCK2 = _dyck_task("dyck2", 2, DYCK2_MODEL, _draw_paper, PAPER_DRAW)
+DYCK1 = _dyck_task("dyck1", 1, replace(DYCK1_MODEL, epochs=100), _draw_paper, PAPER_DRAW)
+DYCK2 = _dyck_task("dyck2", 2, replace(DYCK2_MODEL, epochs=100), _draw_paper, PAPER_DRAW)
 DYCK1_WALKS = _dyck_task("dyck1_walks", 1, DYCK1_MODEL, _draw_walks, WALK_DRAW)
 DYCK2_WALKS = _dyck_task("dyck2_walks", 2, DYCK2_MODEL, _draw_walks, WALK_DRAW)
