@@ -13,7 +13,7 @@ import pytest
 from transformer_programs import cli, runio
 from transformer_programs.config import TrainConfig
 from transformer_programs.experiments import report
-from transformer_programs.experiments.runner import Trial, run_trials
+from transformer_programs.experiments.runner import Trial, cpus_per_trial, run_trials
 from transformer_programs.experiments.sweep import best_configuration, grid_trials, run_sweep
 from transformer_programs.runs import load_run
 from transformer_programs.train import train
@@ -53,6 +53,13 @@ def test_grid_splits_heads_and_mlps():
     assert (first.heads_cat, first.heads_num, first.mlps_cat, first.mlps_num) == (2, 1, 2, 2)  # odd: cat +1
     only = grid_trials(base, [1], [3], [4], seeds=1, categorical_only=True)[0].config
     assert (only.heads_cat, only.heads_num, only.mlps_cat, only.mlps_num) == (3, 0, 4, 0)
+
+
+def test_a_few_more_trials_than_cpus_share_them_rather_than_wait_in_waves():
+    assert cpus_per_trial(5, 2) == 0.4  # all five at once: 2.5 trial-times, not 3 waves
+    assert cpus_per_trial(8, 2) == 0.25
+    assert cpus_per_trial(2, 2) == cpus_per_trial(1, 2) == 1.0
+    assert cpus_per_trial(9, 2) == 1.0  # many trials: one per CPU, in waves, memory bounded
 
 
 def test_best_configuration_prefers_smaller_model_on_ties():

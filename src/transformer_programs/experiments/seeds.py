@@ -1,4 +1,4 @@
-"""Several seeds of one run, trained at once (one per CPU, on Ray), and the best kept by
+"""Several seeds of one run, trained at once (one thread each, on Ray), and the best kept by
 validation: the paper's protocol for one configuration (`tprog train TASK --seeds 0-4`)."""
 
 from __future__ import annotations
