@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import subprocess
 import sys
@@ -246,6 +247,28 @@ def test_verify_reports_the_smallest_disagreement(tmp_path: Path) -> None:
     interpreted = [run_batch(program, np.array([s]))[0].tolist() for s in inputs]
     failing = [s for s, labels in zip(inputs, interpreted) if labels != model.discrete(torch.tensor([s]))[0].tolist()]
     assert len(first["tokens"]) <= min(map(len, failing))
+
+
+def test_generated_program_split_over_processes_gives_each_input_its_own_prediction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verify_module = importlib.import_module("transformer_programs.program.verify")
+
+    model, program = build(11, **CASES["mix"])
+    path = write(program, tmp_path)
+    inputs = inputs_for(program, 500, seed=4)
+    alone = verify(model, program, path, inputs)
+    monkeypatch.setattr(verify_module.torch, "get_num_threads", lambda: 3)
+    monkeypatch.setattr(verify_module, "PER_PROCESS", 100)  # 504 inputs: three processes
+    pools, pool = [], verify_module.ProcessPoolExecutor
+    monkeypatch.setattr(verify_module, "ProcessPoolExecutor", lambda n, **kw: pools.append(n) or pool(n, **kw))
+    split = verify(model, program, path, inputs)
+    assert pools == [3] and split.predictions == alone.predictions and split.disagreements == 0
+    wrapped = "\n_honest_run = run\n\ndef run(tokens):\n    return ['x'] * len(_honest_run(tokens))\n"
+    path.write_text(generate(program) + wrapped, encoding="utf-8")  # a file that always says 'x'
+    wrong = verify(model, program, path, inputs)
+    expected = sum(labels != [LABELS.index("x") + 1] * len(labels) for labels in alone.predictions)
+    assert wrong.model_vs_program == wrong.disagreements == expected > 0
 
 
 def test_numerical_mlp_tables_stay_small_when_counts_compound(tmp_path: Path) -> None:

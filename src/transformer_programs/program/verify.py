@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
-from dataclasses import asdict, dataclass
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, fields
 from pathlib import Path
 from types import ModuleType
 from typing import Callable, Sequence
@@ -18,6 +20,7 @@ from .interpret import run_batch
 from .ir import Program
 
 BATCH = 256  # sequences per model / interpreter call
+PER_PROCESS = 5000  # fewest inputs worth a process of their own when running the generated program
 _module_ids = itertools.count()
 
 
@@ -39,10 +42,8 @@ class Report:
         return self.disagreements == 0
 
     def summary(self) -> dict:
-        """Everything but the predictions, JSON-ready."""
-        data = asdict(self)
-        del data["predictions"]
-        return data
+        """Everything but the predictions, JSON-ready (not copying them: they can be millions)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "predictions"}
 
 
 def load_program(path: Path) -> ModuleType:
@@ -107,26 +108,63 @@ def _batched(sequences: list[list[int]], predict: Callable[[np.ndarray], np.ndar
     return out
 
 
+class _GeneratedProgram:
+    """The generated program, run on id sequences: label ids, or the text of the exception it raised."""
+
+    def __init__(self, program: Program, module: ModuleType):
+        self.input_vocab, self.module = program.input_vocab, module
+        self.label_ids = {label: i for i, label in enumerate(program.label_vocab)}
+
+    def __call__(self, sequence: list[int]) -> list[int] | str:
+        try:
+            labels = self.module.run([self.input_vocab[i] for i in sequence])
+            return [self.label_ids[label] for label in labels]
+        except Exception as error:  # a disagreement to report, not a crash of the verifier
+            return f"{type(error).__name__}: {error}"
+
+
+_forked: tuple[Program, Path, list[list[int]], int] | None = None  # what forked workers read: see _run_program
+
+
+def _run_program_share(worker: int) -> list[list[int] | str]:
+    """In a forked worker: the generated program on every `workers`-th sequence from `worker` on."""
+    program, code_path, sequences, workers = _forked
+    run = _GeneratedProgram(program, load_program(code_path))
+    return [run(sequence) for sequence in sequences[worker::workers]]
+
+
+def _run_program(program: Program, code_path: Path, sequences: list[list[int]]) -> list[list[int] | str]:
+    """The generated program on every sequence, split over as many forked processes as torch may
+    use threads (one where there are few inputs, or where processes cannot fork)."""
+    global _forked
+    workers = min(torch.get_num_threads(), max(1, len(sequences) // PER_PROCESS))
+    if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        run = _GeneratedProgram(program, load_program(code_path))
+        return [run(sequence) for sequence in sequences]
+    _forked = (program, code_path, sequences, workers)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            shares = list(pool.map(_run_program_share, range(workers)))
+    finally:
+        _forked = None
+    out: list[list[int] | str] = [[] for _ in sequences]
+    for worker, share in enumerate(shares):
+        out[worker::workers] = share
+    return out
+
+
 class _Semantics:
     """The three semantics of one program, run on id sequences."""
 
     def __init__(self, model: TransformerProgram, program: Program, module: ModuleType):
-        self.model, self.program, self.module = model, program, module
-        self.label_ids = {label: i for i, label in enumerate(program.label_vocab)}
+        self.model, self.program = model, program
+        self.by_program = _GeneratedProgram(program, module)
 
     def by_model(self, ids: np.ndarray) -> np.ndarray:
         return self.model.discrete(torch.from_numpy(ids))[0].numpy()  # (B, T)
 
     def by_interpreter(self, ids: np.ndarray) -> np.ndarray:
         return run_batch(self.program, ids)[0]  # (B, T)
-
-    def by_program(self, sequence: list[int]) -> list[int] | str:
-        """The generated program's label ids, or the text of the exception it raised."""
-        try:
-            labels = self.module.run([self.program.input_vocab[i] for i in sequence])
-            return [self.label_ids[label] for label in labels]
-        except Exception as error:  # a disagreement to report, not a crash of the verifier
-            return f"{type(error).__name__}: {error}"
 
     def disagree(self, sequence: list[int]) -> bool:
         """Whether the three differ anywhere on one sequence the program takes."""
@@ -192,7 +230,7 @@ def verify(
     semantics = _Semantics(model, program, load_program(Path(code_path)))
     by_model = _batched(sequences, semantics.by_model)
     by_interpreter = _batched(sequences, semantics.by_interpreter)
-    by_program = [semantics.by_program(sequence) for sequence in sequences]
+    by_program = _run_program(program, Path(code_path), sequences)
     failing = [n for n in range(len(sequences)) if not by_model[n] == by_interpreter[n] == by_program[n]]
     first = None
     if failing:
