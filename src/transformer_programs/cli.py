@@ -15,13 +15,13 @@ SHOWN_LINES = 150  # `tprog prune` prints the pruned program when it is at most 
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from .config import OPTIM_DEFAULTS
+    from .config import TrainConfig
     from .tasks import NLP_TASKS, TASKS
 
     def row(name: str, task, arch_tail: str, description: str) -> str:
         m = task.model
         arch = f"{m.layers}L / {m.heads_cat}+{m.heads_num} / {m.mlps_cat}+{m.mlps_num}, {arch_tail}"
-        epochs = m.epochs or OPTIM_DEFAULTS["program"]["epochs"]
+        epochs = TrainConfig(task=name).resolved().epochs  # what `tprog train` would run
         span = f"{task.min_len}-{task.max_len}"
         return f"{name:<15} {task.vocab_size:>5} {span:>8} {str(task.causal):>6} {epochs:>6}  {arch:<46} {description}"
 

@@ -123,25 +123,23 @@ class _GeneratedProgram:
             return f"{type(error).__name__}: {error}"
 
 
-_forked: tuple[Program, Path, list[list[int]], int] | None = None  # what forked workers read: see _run_program
+_forked: tuple[_GeneratedProgram, list[list[int]], int] | None = None  # what forked workers read: see _run_program
 
 
 def _run_program_share(worker: int) -> list[list[int] | str]:
     """In a forked worker: the generated program on every `workers`-th sequence from `worker` on."""
-    program, code_path, sequences, workers = _forked
-    run = _GeneratedProgram(program, load_program(code_path))
+    run, sequences, workers = _forked
     return [run(sequence) for sequence in sequences[worker::workers]]
 
 
-def _run_program(program: Program, code_path: Path, sequences: list[list[int]]) -> list[list[int] | str]:
-    """The generated program on every sequence, split over as many forked processes as torch may
-    use threads (one where there are few inputs, or where processes cannot fork)."""
+def _run_program(run: _GeneratedProgram, sequences: list[list[int]]) -> list[list[int] | str]:
+    """The generated program on every sequence, split over as many forked processes (which inherit
+    the imported program) as torch may use threads; one where there are few inputs, or no fork."""
     global _forked
     workers = min(torch.get_num_threads(), max(1, len(sequences) // PER_PROCESS))
     if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
-        run = _GeneratedProgram(program, load_program(code_path))
         return [run(sequence) for sequence in sequences]
-    _forked = (program, code_path, sequences, workers)
+    _forked = (run, sequences, workers)
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             shares = list(pool.map(_run_program_share, range(workers)))
@@ -230,7 +228,7 @@ def verify(
     semantics = _Semantics(model, program, load_program(Path(code_path)))
     by_model = _batched(sequences, semantics.by_model)
     by_interpreter = _batched(sequences, semantics.by_interpreter)
-    by_program = _run_program(program, Path(code_path), sequences)
+    by_program = _run_program(semantics.by_program, sequences)
     failing = [n for n in range(len(sequences)) if not by_model[n] == by_interpreter[n] == by_program[n]]
     first = None
     if failing:
