@@ -114,3 +114,22 @@ def test_a_word_vocabulary_is_written_as_data(tmp_path):
     path.write_text(code, encoding="utf-8")
     report = verify(model, program, path, inputs_for(program, 200, seed=1))
     assert report.disagreements == 0, report.first_disagreement
+
+
+def test_the_unigram_reference_tags_each_word_as_it_is_most_often_tagged_in_training(tmp_path):
+    from transformer_programs.config import TrainConfig
+    from transformer_programs.experiments.unigram import unigram_scores
+
+    def write(name: str, sentences: list[list[tuple[str, str]]]) -> None:
+        text = "\n\n".join("\n".join(f"{word} NNP B-NP {tag}" for word, tag in sentence) for sentence in sentences)
+        (tmp_path / name).write_text(text + "\n")
+
+    write("train.txt", [[("Anna", "B-PER"), ("visited", "O"), ("Oslo", "B-LOC")],
+                        [("Oslo", "B-LOC"), ("Berg", "I-PER")], [("Oslo", "B-PER"), ("slept", "O")]])
+    write("valid.txt", [[("Anna", "B-PER"), ("slept", "O")]])
+    # Mary was never seen in training: the unigram tagger says O, and misses one entity of three
+    write("test.txt", [[("Anna", "B-PER"), ("visited", "O"), ("Mary", "B-PER"), ("in", "O"), ("Oslo", "B-LOC")]])
+    scores = unigram_scores(TrainConfig(task="conll_ner", data_dir=str(tmp_path), embeddings=str(VECTORS)).resolved())
+    assert scores["val"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    assert scores["test"]["precision"] == 1.0 and scores["test"]["recall"] == pytest.approx(2 / 3)
+    assert scores["test"]["f1"] == pytest.approx(0.8)
