@@ -135,6 +135,18 @@ def test_cli_tasks_lists_every_task_with_its_epoch_budget(capsys):
     for name, spec in TASKS.items():
         row = next(line for line in listing.splitlines() if line.split()[0] == name)
         assert int(row.split()[4]) == (spec.model.epochs or 250)
+        assert float(row.split()[5]) == (spec.model.tau_end or 0.01)
+
+
+def test_final_temperature_comes_from_the_task_unless_given(tmp_path):
+    from transformer_programs.tasks import TASKS
+
+    assert TrainConfig(task="reverse").resolved().tau_end == TASKS["reverse"].model.tau_end > 0.01  # measured
+    assert TrainConfig(task="hist").resolved().tau_end == 0.01  # the paper's where none is measured
+    assert TrainConfig(task="reverse", tau_end=0.05).resolved().tau_end == 0.05
+    out = tmp_path / "run"
+    assert main(["train", "reverse", "--epochs", "1", "--n-examples", "300", "--quiet", "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["train"]["tau_end"] == TASKS["reverse"].model.tau_end
 
 
 def corrupt_run(tmp_path: Path, what: str) -> Path:

@@ -18,6 +18,7 @@ OPTIM_DEFAULTS = {
     "standard": {"epochs": 100, "lr": 3e-4, "batch_size": 50},
 }
 ARCH_FIELDS = ("layers", "heads_cat", "heads_num", "mlps_cat", "mlps_num")
+TAU_END = 0.01  # the paper's final Gumbel temperature, for tasks that do not set their own
 
 
 @dataclass
@@ -31,7 +32,7 @@ class TrainConfig:
     lr: float | None = None
     batch_size: int | None = None
     tau_start: float = 3.0  # Gumbel-softmax temperature, annealed geometrically per step
-    tau_end: float = 0.01
+    tau_end: float | None = None  # None: the task's (tprog tasks), else TAU_END
     n_examples: int = 20000
     vocab_size: int | None = None
     train_lengths: tuple[int, int] | None = None  # content lengths of train and val
@@ -68,6 +69,8 @@ class TrainConfig:
         for key, default in {**OPTIM_DEFAULTS[self.model], **task_defaults}.items():
             values[key] = default if values[key] is None else values[key]
         values["vocab_size"] = spec.vocab_size if values["vocab_size"] is None else values["vocab_size"]
+        if values["tau_end"] is None:
+            values["tau_end"] = TAU_END if spec.model.tau_end is None else spec.model.tau_end
         lengths = values["train_lengths"]
         values["train_lengths"] = tuple((spec.min_len, spec.max_len) if lengths is None else lengths)
         if values["test_lengths"] is not None:
