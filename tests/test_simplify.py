@@ -148,3 +148,17 @@ def test_a_duplicate_part_is_merged_into_the_first(tmp_path):
     assert "attn_0_0" in names and "attn_0_1" not in names  # the MLP, if kept, reads attn_0_0
     assert all("attn_0_1" not in (c.first, c.second) for layer in simple.layers for c in layer.mlps)
     same_predictions(program, simple, tmp_path, every_input(program, InputSpace(("a", "b", "c"), 1, 4, False)))
+
+
+def test_a_pass_that_changes_a_prediction_is_named(monkeypatch):
+    import importlib
+    from dataclasses import replace
+
+    simplify_module = importlib.import_module("transformer_programs.program.simplify")  # the module, not the function
+
+    copy = CategoricalAttention("attn_0_0", "tokens", "tokens", "positions", [0, 1, 2, 3, 4, 5, 6, 7], False)
+    program = hand_built([copy], {"tokens": rows(0, 1, 2, 3, 3, 2, 1, 1)}, {"attn_0_0": "position"})
+    always_z = lambda p: replace(p, classifier=replace(p.classifier, bias=[0.0, 0.0, 0.0, 100.0]))  # noqa: E731
+    monkeypatch.setattr(simplify_module, "fold_constants", always_z)
+    with pytest.raises(simplify_module.SimplifyError, match="pass 'fold constants' changed the prediction on"):
+        simplify(program, checks=every_input(program))

@@ -1,6 +1,7 @@
 """Program -> a shorter program with the same prediction on every input it is defined on.
 
-A pipeline of small IR-to-IR passes, each checked against the program it started from:
+A pipeline of small IR-to-IR passes, checked against the program it started from (the result
+on every input; each pass in turn, to name the one at fault, only when the result is wrong):
 reachable values (exact, by running every input of a listable input space, or a sound
 superset), constants folded into their readers, duplicate parts merged, dead parts removed, and
 the classifier's shorter
@@ -209,9 +210,9 @@ def simplify(program: Program, space: InputSpace | None = None, checks: np.ndarr
     """The simplified program, equal to `program` on every input of `space` (and defined only
     there) or, without a space, on every input.
 
-    Each pass is checked on the inputs of `space`, or on `checks` (id rows) without one: a pass
-    that changes a prediction raises SimplifyError naming it and an input. The classifier stays
-    weights where its rules would print longer.
+    The result is checked on the inputs of `space`, or on `checks` (id rows) without one; when it
+    changes a prediction, the passes are checked in turn and SimplifyError names the first that
+    does, with an input. The classifier stays weights where its rules would print longer.
     """
     inputs = encode_space(program, space) if space is not None else None
     checks = inputs if inputs is not None else checks
@@ -228,20 +229,21 @@ def simplify(program: Program, space: InputSpace | None = None, checks: np.ndarr
         ("merge duplicate parts after rules", merge_duplicates),
         ("remove dead parts after rules", remove_dead),
     ]
-    current, weighted = program, None
+    stages, current = [], program
     for name, function in passes:
         current = function(current)
-        if expected is not None:
-            _check(name, current, checks, expected)
-        if name == "remove dead parts after points":
-            weighted = current
-    return min((current, weighted), key=lambda p: generate(p).count("\n"))
+        stages.append((name, current))
+    weighted = dict(stages)["remove dead parts after points"]
+    result = min((current, weighted), key=lambda p: generate(p).count("\n"))
+    if expected is not None and _wrong(result, checks, expected).size:
+        for name, stage in stages:
+            wrong = _wrong(stage, checks, expected)
+            if wrong.size:
+                tokens = [program.input_vocab[i] for i in checks[wrong[0]] if i != 0]
+                raise SimplifyError(f"simplify pass {name!r} changed the prediction on {tokens} ({wrong.size} inputs)")
+    return result
 
 
-def _check(name: str, program: Program, inputs: np.ndarray, expected: np.ndarray) -> None:
-    """SimplifyError unless `program` predicts `expected` on every input."""
-    got = predictions(program, inputs)
-    wrong = np.flatnonzero((got != expected).any(1))
-    if len(wrong):
-        tokens = [program.input_vocab[i] for i in inputs[wrong[0]] if i != 0]
-        raise SimplifyError(f"simplify pass {name!r} changed the prediction on {tokens} ({len(wrong)} inputs)")
+def _wrong(program: Program, inputs: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """The rows of `inputs` on which `program` does not predict `expected`."""
+    return np.flatnonzero((predictions(program, inputs) != expected).any(1))
