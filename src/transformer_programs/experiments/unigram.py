@@ -2,8 +2,8 @@
 often in training, on the same splits and vocabulary as a Transformer Program run (words outside
 the vocabulary read as <unk>, which gets the tag <unk> carries most often).
 
-`python -m transformer_programs.experiments.unigram conll_ner [--data-dir DIR]` prints its
-entity precision, recall and F1 on validation and test.
+`python -m transformer_programs.experiments.unigram conll_ner [--data-dir DIR] [--vocab-size N]`
+prints its entity precision, recall and F1 on validation and test.
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="the unigram reference for a tagging task")
     parser.add_argument("task", nargs="?", default="conll_ner")
     parser.add_argument("--data-dir")
+    parser.add_argument("--vocab-size", type=int, help="words kept (default: the task's, as training uses)")
     args = parser.parse_args(argv)
-    scores = unigram_scores(TrainConfig(task=args.task, data_dir=args.data_dir).resolved())
+    config = TrainConfig(task=args.task, data_dir=args.data_dir, vocab_size=args.vocab_size)
+    scores = unigram_scores(config.resolved())
     print("split  precision  recall     F1")
     for name, row in scores.items():
         print(f"{name:5} {100 * row['precision']:10.2f} {100 * row['recall']:7.2f} {100 * row['f1']:6.2f}")

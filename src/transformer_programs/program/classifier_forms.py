@@ -5,6 +5,7 @@ that decide the label). Passes of `simplify`."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -37,11 +38,7 @@ def _joint_states(program: Program, inputs: np.ndarray | None, extra: list[str])
     if not names:
         values = np.zeros((1, 0), dtype=np.int64)
     elif inputs is not None:
-        rows = set()
-        for valid, trace in traces(program, inputs):
-            stacked = np.stack([trace[name][valid] for name in names], axis=1)  # (positions, names)
-            rows.update(map(tuple, np.unique(stacked, axis=0).tolist()))
-        values = np.array(sorted(rows), dtype=np.int64)
+        values = _seen_rows(program, inputs, names, [max(domains[name]) + 1 for name in names])
     elif names == reads:
         size = int(np.prod([len(domains[name]) for name in names], dtype=np.float64))
         if size > MAX_RULE_STATES:
@@ -52,6 +49,23 @@ def _joint_states(program: Program, inputs: np.ndarray | None, extra: list[str])
     states = _States(names, values, np.zeros(len(values), dtype=np.int64))
     states.labels = classify(program, _state_trace(program, states))[:, 0]
     return states
+
+
+def _seen_rows(program: Program, inputs: np.ndarray, names: list[str], radices: list[int]) -> np.ndarray:
+    """The distinct joint values (S, len(names)) of `names` at the real positions of `inputs`,
+    sorted; each row kept as one mixed-radix integer while they are gathered, where that fits."""
+    if math.prod(radices) >= 2**62:  # too wide for one integer: compare whole rows (slower)
+        rows = set()
+        for valid, trace in traces(program, inputs):
+            stacked = np.stack([trace[name][valid] for name in names], axis=1)  # (positions, names)
+            rows.update(map(tuple, np.unique(stacked, axis=0).tolist()))
+        return np.array(sorted(rows), dtype=np.int64).reshape(len(rows), len(names))
+    keys = np.unique(np.concatenate([joint_keys([trace[name][valid] for name in names], radices)
+                                     for valid, trace in traces(program, inputs)] or [np.zeros(0, np.int64)]))  # (S,)
+    values = np.empty((len(keys), len(names)), dtype=np.int64)
+    for column in reversed(range(len(names))):
+        keys, values[:, column] = np.divmod(keys, radices[column])
+    return values
 
 
 def _state_trace(program: Program, states: _States) -> dict[str, np.ndarray]:
