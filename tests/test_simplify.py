@@ -162,3 +162,37 @@ def test_a_pass_that_changes_a_prediction_is_named(monkeypatch):
     monkeypatch.setattr(simplify_module, "fold_constants", always_z)
     with pytest.raises(simplify_module.SimplifyError, match="pass 'fold constants' changed the prediction on"):
         simplify(program, checks=every_input(program))
+
+
+def test_a_causal_sum_of_counts_is_bounded_by_the_positions_it_reads():
+    """Counts of 'a' up to each position, then their sum up to each position: at most
+    1 + 2 + ... + 6 = 21 over 6 positions, not 6 * 6; and what the interpreter computes lies within."""
+    from transformer_programs.program.interpret import traces
+    from transformer_programs.program.ir import value_domains
+
+    a = VOCAB.index("a")
+    count = NumericalAttention("num_attn_0_0", "tokens", "tokens", "ones", [a] * D, True)
+    total = NumericalAttention("num_attn_1_0", "tokens", "tokens", "num_attn_0_0", [a] * D, True)
+    program = hand_built([count], {}, {"num_attn_0_0": "number"})
+    program.variables.append(Variable("num_attn_1_0", True, "number", MAX_LEN ** 2))
+    program.layers.append(Layer([], [total], [], []))
+    program.classifier.numerical = {"num_attn_1_0": [0.0, 1.0, -1.0, 0.0]}
+    domains = value_domains(program)
+    assert domains["num_attn_0_0"] == list(range(MAX_LEN + 1)) and domains["num_attn_1_0"] == list(range(22))
+    inputs = every_input(program, InputSpace(("a", "b"), 0, MAX_LEN - 1, False))
+    for valid, trace in traces(program, inputs):
+        for name, values in trace.items():
+            assert set(np.unique(values[valid]).tolist()) <= set(domains[name]), name
+    assert max(trace["num_attn_1_0"].max() for _, trace in traces(program, inputs)) == 15  # all 'a' after <s>
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_every_value_the_interpreter_computes_lies_in_its_domain(name: str) -> None:
+    from transformer_programs.program.interpret import traces
+    from transformer_programs.program.ir import value_domains
+
+    _, program = build(sum(map(ord, name)), **CASES[name])
+    domains = {name: set(values) for name, values in value_domains(program).items()}
+    for valid, trace in traces(program, padded(inputs_for(program, 300, seed=3))):
+        for variable, values in trace.items():
+            assert set(np.unique(values[valid]).tolist()) <= domains[variable], variable

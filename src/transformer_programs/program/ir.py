@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from itertools import accumulate
 
 from ..tasks.base import InputSpace
 
@@ -205,19 +206,34 @@ def value_domains(program: Program) -> dict[str, list[int]]:
     The values simplify has computed, where it has; elsewhere a sound superset: tokens are the
     non-pad token ids, positions 0..max_len-1, a constant its value, an attention output takes
     its value variable's values, a table's output is its image over its inputs' domains, a
-    numerical variable is 0..bound (`ones` is 1).
+    numerical variable is 0..its peak (`ones` is 1). A sum's peak at position i is the sum of its
+    value's peaks over the positions it may read: j <= i when causal, every j otherwise (so a
+    causal count of counts at position 15 is at most 1 + 2 + ... + 16 = 136, not 16 * 16).
     """
     known = {variable.name: set(variable.values) for variable in program.variables if variable.values is not None}
     domains: dict[str, set[int]] = {}
+    peaks: dict[str, list[int]] = {}  # numerical variables: the largest value at each position
 
     def settle(name: str, superset: set[int]) -> None:
         domains[name] = known.get(name, superset)
+        if name in peaks:
+            peaks[name] = [min(peak, max(domains[name], default=0)) for peak in peaks[name]]
+
+    def summed(head: NumericalAttention) -> set[int]:
+        """0..the head's peak, its peak at each position recorded."""
+        value = peaks.get(head.value, [program.variable(head.value).bound or 0] * program.max_len)
+        reach = list(accumulate(value)) if head.causal else [sum(value)] * program.max_len
+        peaks[head.name] = [min(peak, program.variable(head.name).bound) for peak in reach]
+        return set(range(max(peaks[head.name]) + 1))
 
     settle("tokens", set(range(1, len(program.input_vocab))))
     settle("positions", set(range(program.max_len)))
+    peaks["ones"] = [1] * program.max_len
     settle("ones", {1})
     for variable in program.variables:
         if variable.constant is not None:
+            if variable.numerical:
+                peaks[variable.name] = [variable.constant] * program.max_len
             settle(variable.name, {variable.constant})
     for embedding in program.embeddings:
         settle(embedding.name, {embedding.table[token] for token in domains["tokens"]})
@@ -225,7 +241,7 @@ def value_domains(program: Program) -> dict[str, list[int]]:
         for head in layer.attention:
             settle(head.name, domains[head.value])
         for head in layer.numerical_attention:
-            settle(head.name, set(range(program.variable(head.name).bound + 1)))
+            settle(head.name, summed(head))
         for mlp in layer.mlps:
             pairs = ((a, a) for a in domains[mlp.first]) if mlp.first == mlp.second else (
                 (a, b) for a in domains[mlp.first] for b in domains[mlp.second])
