@@ -221,7 +221,7 @@ def value_domains(program: Program) -> dict[str, list[int]]:
 
     def summed(head: NumericalAttention) -> set[int]:
         """0..the head's peak, its peak at each position recorded."""
-        value = peaks.get(head.value, [program.variable(head.value).bound or 0] * program.max_len)
+        value = peaks[head.value]  # every numerical variable has one: `ones`, a constant or an earlier sum
         reach = list(accumulate(value)) if head.causal else [sum(value)] * program.max_len
         peaks[head.name] = [min(peak, program.variable(head.name).bound) for peak in reach]
         return set(range(max(peaks[head.name]) + 1))
