@@ -10,6 +10,7 @@ import pytest
 
 from test_program import CASES, build, inputs_for, padded
 from transformer_programs.program import generate, run_batch, simplify, verify
+from transformer_programs.program.interpret import traces
 from transformer_programs.program.ir import (
     CategoricalAttention,
     CategoricalMLP,
@@ -19,6 +20,7 @@ from transformer_programs.program.ir import (
     Program,
     Rules,
     Variable,
+    value_domains,
 )
 from transformer_programs.program.simplify import encode_space
 from transformer_programs.program.verify import load_program
@@ -167,9 +169,6 @@ def test_a_pass_that_changes_a_prediction_is_named(monkeypatch):
 def test_a_causal_sum_of_counts_is_bounded_by_the_positions_it_reads():
     """Counts of 'a' up to each position, then their sum up to each position: at most
     1 + 2 + ... + 6 = 21 over 6 positions, not 6 * 6; and what the interpreter computes lies within."""
-    from transformer_programs.program.interpret import traces
-    from transformer_programs.program.ir import value_domains
-
     a = VOCAB.index("a")
     count = NumericalAttention("num_attn_0_0", "tokens", "tokens", "ones", [a] * D, True)
     total = NumericalAttention("num_attn_1_0", "tokens", "tokens", "num_attn_0_0", [a] * D, True)
@@ -188,9 +187,6 @@ def test_a_causal_sum_of_counts_is_bounded_by_the_positions_it_reads():
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_every_value_the_interpreter_computes_lies_in_its_domain(name: str) -> None:
-    from transformer_programs.program.interpret import traces
-    from transformer_programs.program.ir import value_domains
-
     _, program = build(sum(map(ord, name)), **CASES[name])
     domains = {name: set(values) for name, values in value_domains(program).items()}
     for valid, trace in traces(program, padded(inputs_for(program, 300, seed=3))):
