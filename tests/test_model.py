@@ -176,6 +176,21 @@ def test_soft_attention_spreads_over_matches_while_sharp_reads_the_nearest():
     assert soft.max() < 1.5 * soft.min() and weights["soft"][0] < 0.25 * soft.min()
 
 
+@pytest.mark.parametrize("kind", ["sharp", "soft"])
+def test_attention_stays_finite_when_dropout_scales_a_match_above_one(kind):
+    """Dropout at 0.5 doubles kept values, so q^T P k can reach 2: BOS's fallback score must not
+    go negative (soft attention's log of it was NaN, and a CoNLL run diverged at epoch 7)."""
+    config = ProgramConfig(n_tokens=9, n_labels=6, max_len=8, layers=1, heads_cat=1, heads_num=0,
+                           mlps_cat=0, mlps_num=0, attention=kind)
+    head = TransformerProgram(config).blocks[0].cat_attn.double()
+    head.predicate.logits.data[:] = -50.0
+    head.predicate.logits.data[0, 4, 4] = 50.0  # token 4 matches token 4
+    tokens = torch.tensor([[1, 4, 2, 0]])
+    kept_twice = 2 * torch.nn.functional.one_hot(tokens, 9).double()[None]  # (1 head, B, T, d): as after dropout
+    out = head.relaxed(kept_twice, kept_twice, kept_twice, tokens != 0, 1.0, torch.Generator().manual_seed(0))
+    assert torch.isfinite(out).all()
+
+
 def test_too_long_input_is_rejected():
     model = make("full", max_len=4)
     with pytest.raises(ValueError, match="max_len"):

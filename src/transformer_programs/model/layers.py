@@ -136,8 +136,10 @@ class CategoricalAttention(nn.Module):
         mask = key_mask(valid, self.causal)  # (B, query, key)
         score = relaxed_match(q, k, self.predicate.relaxed(tau, gen)) * mask  # (H, B, query, key)
         # BOS is the fallback: its score rises to 1 as the best match of the query falls to 0.
-        any_match = score.amax(-1, keepdim=True)  # (H, B, query, 1)
-        bos = score[..., :1] + (1 - any_match) * (1 - score[..., :1])  # (H, B, query, 1)
+        # Dropout scales kept values by 1 / (1 - p), so a match can score above 1; the fallback
+        # is then 0, never negative (soft attention takes its log).
+        no_match = (1 - score.amax(-1, keepdim=True)).clamp(min=0)  # (H, B, query, 1)
+        bos = score[..., :1] + no_match * (1 - score[..., :1])  # (H, B, query, 1): >= 0
         score = torch.cat([bos, score[..., 1:]], dim=-1)  # (H, B, query, key)
         # Either way a match outweighs any rank and among matches the nearest wins
         # (docs/semantics.md); the two differ in how hard attention is at high temperature.
