@@ -33,7 +33,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     print("\nword tasks (words kept, words per text; data from --data-dir, an installed package or the HF hub):")
     for name, task in NLP_TASKS.items():
         described = f"{task.description}; --data-dir holds {task.files}"
-        print(row(name, task, f"{task.model.n_embed_vars} embeddings", described))
+        print(row(name, task, f"{task.model.attention}, {task.model.n_embed_vars} embeddings", described))
     return 0
 
 
