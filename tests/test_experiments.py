@@ -204,3 +204,17 @@ def test_train_with_seeds_keeps_the_best_by_validation_and_decompiles_it(ray_ses
     kept = out / "trials" / best["trial"]
     assert f"kept by validation: {kept}" in printed and (kept / "program.py").is_file()
     assert "0 disagreements" in printed
+
+
+def test_seeds_of_a_word_task_read_relative_data_paths(ray_session, tmp_path, capsys, monkeypatch):
+    """Ray runs each trial in its own directory, so --data-dir and --embeddings as given (relative
+    to where the command ran) must reach the trials resolved."""
+    monkeypatch.chdir(Path(__file__).parent)
+    out = tmp_path / "seeds"
+    args = ["train", "trec", "--seeds", "0-1", "--epochs", "1", "--data-dir", "fixtures/nlp/trec",
+            "--embeddings", "fixtures/nlp/vectors.txt", "--out", str(out), "--quiet"]
+    assert cli.main(args) == 0, capsys.readouterr()
+    rows = read_csv(out / "seeds.csv")
+    assert [row["status"] for row in rows] == ["ok", "ok"]
+    config = json.loads((out / "trials" / rows[0]["trial"] / "config.json").read_text())["train"]
+    assert config["data_dir"] == str(Path("fixtures/nlp/trec").resolve())

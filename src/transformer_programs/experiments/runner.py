@@ -11,7 +11,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +216,13 @@ def cpus_per_trial(trials: int, cpus: float) -> float:
     return cpus / trials
 
 
+def _with_absolute_paths(config: TrainConfig) -> TrainConfig:
+    """The config with its file paths resolved here: Ray runs each trial in another directory."""
+    paths = {name: str(Path(getattr(config, name)).resolve()) for name in ("data_dir", "embeddings")
+             if getattr(config, name)}
+    return replace(config, **paths)
+
+
 def _fit(out: Path, pending: list[Trial], recorder: _Recorder, address: str | None) -> None:
     """Run `pending` as one Ray Tune experiment (see cpus_per_trial), recording as they finish."""
     import ray
@@ -224,7 +231,7 @@ def _fit(out: Path, pending: list[Trial], recorder: _Recorder, address: str | No
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the new console output ignores verbose=0
     # Tune's warnings on Ctrl-C point to Tuner.restore; here rerunning the command resumes.
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
-    specs = {t.name: (t.config, str((out / "trials" / t.name).resolve())) for t in pending}
+    specs = {t.name: (_with_absolute_paths(t.config), str((out / "trials" / t.name).resolve())) for t in pending}
     started = _start_ray(address)
     share = cpus_per_trial(len(pending), ray.cluster_resources().get("CPU", 1))
     try:
