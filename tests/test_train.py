@@ -110,7 +110,8 @@ def test_cli_train_and_eval_write_and_read_a_run_directory(tmp_path, capsys):
 def test_attention_kind_comes_from_the_task_unless_given(tmp_path):
     assert TrainConfig(task="dyck2").resolved().attention == "soft"
     assert TrainConfig(task="hist").resolved().attention == "sharp"
-    assert {TrainConfig(task=name).resolved().attention for name in ("conll_ner", "trec", "mr", "subj", "ag_news")} == {"soft"}
+    word_tasks = ("conll_ner", "trec", "mr", "subj", "ag_news")
+    assert {TrainConfig(task=name).resolved().attention for name in word_tasks} == {"soft"}
     out = tmp_path / "run"
     flags = ["--epochs", "1", "--n-examples", "300", "--layers", "1", "--quiet", "--out", str(out)]
     assert main(["train", "dyck2", "--attention", "sharp", *flags]) == 0
