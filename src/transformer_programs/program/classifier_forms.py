@@ -13,6 +13,7 @@ from itertools import product
 
 import numpy as np
 
+from .fit_points import PointFitter
 from .interpret import classify, joint_keys, traces
 from .ir import CategoricalMLP, Classifier, NumericalMLP, Program, Rules, classifier_reads, component_reads, value_domains
 
@@ -222,14 +223,18 @@ def _absorbed(program: Program, classifier: Classifier) -> Classifier:
     return classifier
 
 
-def as_points(program: Program, inputs: np.ndarray | None) -> Program:
+def as_points(program: Program, inputs: np.ndarray | None, length: Callable[[Program], int]) -> Program:
     """Pass: where every joint value the classifier's reads take is known (every input listed,
-    or few enough values), drop each read that never changes its label, then write its weights as
-    the smallest integer points that give every joint value the same label, so that the sum no
-    longer depends on its order; constant reads go into the bias. Unchanged elsewhere."""
+    or few enough values), write the classifier as integer points that give every joint value the
+    same label, so that the sum no longer depends on its order: the shorter by `length` of the
+    model's weights rounded at the smallest scale that works (after dropping each read that never
+    changes the label) and points refitted (`_refitted_points`); constant reads go into the bias.
+    Unchanged elsewhere."""
     if isinstance(program.classifier, Rules) or program.classifier.pooled:
         return program
-    states = _joint_states(program, inputs, [])
+    domains = value_domains(program)
+    sources = _table_sources(program) if inputs is not None else {}
+    states = _joint_states(program, inputs, sorted(set(sources.values())))
     if states is None:
         return program
     trace = _state_trace(program, states)
@@ -237,16 +242,57 @@ def as_points(program: Program, inputs: np.ndarray | None) -> Program:
     def same(classifier: Classifier) -> bool:
         return bool(np.array_equal(classify(replace(program, classifier=classifier), trace)[:, 0], states.labels))
 
+    candidates = [c for c in (_rounded_points(program, same), _refitted_points(program, states, sources, same)) if c is not None]
+    finished = []
+    for points in candidates:
+        constants = {n: domains[n][0] for n in classifier_reads(replace(program, classifier=points)) if len(domains[n]) == 1}
+        finished.append(replace(program, classifier=_absorbed(program, _folded(points, constants))))
+    return min(finished, key=length, default=program)
+
+
+def _rounded_points(program: Program, same: Callable[[Classifier], bool]) -> Classifier | None:
+    """The model's weights without the reads that never change the label, rounded to integers at
+    the smallest of POINT_SCALES that keeps every label (None: none does)."""
     classifier = program.classifier
     domains = value_domains(program)
     for name in sorted(classifier_reads(program), key=lambda n: -len(domains[n])):  # widest first
         if same(_without(classifier, name)):
             classifier = _without(classifier, name)
-    for scale in POINT_SCALES:
-        if same(_rounded(classifier, scale)):
-            points = _rounded(classifier, scale)
-            constants = {n: domains[n][0] for n in classifier_reads(replace(program, classifier=points))
-                         if len(domains[n]) == 1}
-            classifier = _absorbed(program, _folded(points, constants))
-            break
-    return replace(program, classifier=classifier)
+    return next((_rounded(classifier, scale) for scale in POINT_SCALES if same(_rounded(classifier, scale))), None)
+
+
+def _table_sources(program: Program) -> dict[str, str]:
+    """{read: source} for each classifier read that a table computes from one other variable of
+    at most MAX_ABSORBED_VALUES values: points may be given to the source's values instead."""
+    domains = value_domains(program)
+    producers = {c.name: c for layer in program.layers for c in layer.components()}
+    sources = {}
+    for name in classifier_reads(program):
+        found = one_input_function(program, producers[name], domains) if name in producers else None
+        if found is not None and len(domains[found[0]]) <= MAX_ABSORBED_VALUES and len(domains[found[0]]) > 1:
+            sources[name] = found[0]
+    return sources
+
+
+def _refitted_points(program: Program, states: _States, sources: dict[str, str],
+                     same: Callable[[Classifier], bool]) -> Classifier | None:
+    """Points refitted on the joint values (fit_points), each table's read replaced by its source,
+    then refitted without each read in turn (widest first) and with each count read as a number
+    (one weight per label) rather than a row per value, wherever every label stays; None where no
+    fit keeps them."""
+    domains = value_domains(program)
+    numbers = {v.name for v in program.variables if v.numerical}
+    reads = [name for name in states.names if name in classifier_reads(program)]
+    reads = list(dict.fromkeys(sources.get(name, name) for name in reads))
+    linear = {name for name in reads if name in program.classifier.numerical and name not in sources.values()}
+    rows = {v.name: max(domains[v.name][-1] + 1, (v.bound or 0) + 1 if v.numerical else program.d) for v in program.variables}
+    fitter = PointFitter(states.names, states.values, states.labels, len(program.classifier.bias), rows, same)
+    if not fitter.feasible(reads, linear):
+        return None
+    for name in sorted(reads, key=lambda n: -len(domains[n])):
+        if fitter.feasible([n for n in reads if n != name], linear - {name}):
+            reads, linear = [n for n in reads if n != name], linear - {name}
+    for name in [n for n in reads if n in numbers and n not in linear]:
+        if fitter.feasible(reads, linear | {name}):
+            linear = linear | {name}
+    return fitter.points(reads, linear)

@@ -260,13 +260,15 @@ class _Writer:
         lines += row("CLASSIFIER_BIAS = ", classifier.bias, "", "")
         lines.append("CLASSIFIER_CATEGORICAL = {")
         for name, table in classifier.categorical.items():
+            listed = self.domains[name]
+            if not classifier.pooled:  # a value given no points is not listed
+                listed = [value for value in listed if any(table[value][1:])]
             if integral:  # small integer rows: several to a line
-                entries = [f"{self.show(name, v)}: [{', '.join(str(int(w)) for w in table[v][1:])}]"
-                           for v in self.domains[name]]
+                entries = [f"{self.show(name, v)}: [{', '.join(str(int(w)) for w in table[v][1:])}]" for v in listed]
                 lines += wrapped(f"{name!r}: {{", entries, ", ", "},", "    ")
                 continue
             lines.append(f"    {name!r}: {{")
-            for value in self.domains[name]:
+            for value in listed:
                 lines += row(f"{self.show(name, value)}: ", table[value], ",", "        ")
             lines.append("    },")
         lines.append("}")

@@ -222,10 +222,10 @@ def simplify(program: Program, space: InputSpace | None = None, checks: np.ndarr
         ("fold constants", fold_constants),
         ("merge duplicate parts", merge_duplicates),
         ("remove dead parts", remove_dead),
-        ("classifier as points", lambda p: as_points(p, inputs)),
+        ("classifier as points", lambda p: as_points(p, inputs, lines)),
         ("merge duplicate parts after points", merge_duplicates),
         ("remove dead parts after points", remove_dead),
-        ("classifier as rules", lambda p: as_rules(p, inputs, lambda q: generate(remove_dead(q)).count("\n"))),
+        ("classifier as rules", lambda p: as_rules(p, inputs, lines)),
         ("merge duplicate parts after rules", merge_duplicates),
         ("remove dead parts after rules", remove_dead),
     ]
@@ -242,6 +242,11 @@ def simplify(program: Program, space: InputSpace | None = None, checks: np.ndarr
                 tokens = [program.input_vocab[i] for i in checks[wrong[0]] if i != 0]
                 raise SimplifyError(f"simplify pass {name!r} changed the prediction on {tokens} ({wrong.size} inputs)")
     return result
+
+
+def lines(program: Program) -> int:
+    """Lines of the code of `program` once the parts nothing reads are gone."""
+    return generate(remove_dead(program)).count("\n")
 
 
 def _wrong(program: Program, inputs: np.ndarray, expected: np.ndarray) -> np.ndarray:

@@ -58,14 +58,14 @@ def f32(*numbers):
 CLASSIFY_WEIGHTS = '''
 
 def classify(values):
-    """The label of one position from {variable: value}: CLASSIFIER_BIAS plus each variable's row,
-    added in variable order one at a time; the first label with the highest score wins."""
+    """The label of one position from {variable: value}: CLASSIFIER_BIAS plus each variable's row
+    (none for an unlisted value), added one at a time in variable order; the first highest wins."""
     scores = list(CLASSIFIER_BIAS)
     for name, value in values.items():
         if name in CLASSIFIER_NUMERICAL:
             row = [weight * value for weight in CLASSIFIER_NUMERICAL[name]]
         else:
-            row = CLASSIFIER_CATEGORICAL[name][value]
+            row = CLASSIFIER_CATEGORICAL[name].get(value, [0] * len(LABELS))
         scores = [score + add for score, add in zip(scores, row)]
     return LABELS[max(range(len(LABELS)), key=scores.__getitem__)]
 '''
