@@ -1,0 +1,55 @@
+"""Issue 13's table from trained and pruned runs: test accuracy before and after pruning, the
+lines of the full, simplified and pruned programs, against a third of the paper's compressed
+length (met where the pruned program is no longer and lost at most 0.5 point of test
+accuracy), and what their verification checked.
+
+    python benchmarks/short_programs.py t13/hist t13/hist-pruned [RUN PRUNED_RUN ...]
+
+Each pair is a run and its pruned run (`tprog prune RUN --out PRUNED_RUN`), both decompiled by
+the code of today (`tprog decompile RUN` writes what this reads: RUN/verification.json).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+PAPER_LINES = {  # the paper's Table 4: full and compressed lines
+    "reverse": (1893, 713), "hist": (324, 160), "double_hist": (1309, 423), "sort": (1503, 635),
+    "most_freq": (1880, 666), "dyck1": (9975, 892), "dyck2": (5406, 733),
+}
+
+
+def record(run: Path) -> dict:
+    """A run's task and its verification record."""
+    config = json.loads((run / "config.json").read_text())
+    task = config.get("train", config).get("task") if isinstance(config, dict) else None
+    return {"task": task, **json.loads((run / "verification.json").read_text())}
+
+
+def row(trained: Path, pruned: Path) -> str:
+    """One line of the table, in Markdown."""
+    full, short = record(trained), record(pruned)
+    task = full["task"]
+    paper_full, paper_short = PAPER_LINES[task]
+    bar = paper_short // 3
+    inputs = f"{full['inputs']:,}, all (exhaustive)" if full["exhaustive"] else f"{full['inputs']:,} sampled"
+    before, after = (100 * r["program_accuracy"]["test"] for r in (full, short))
+    meets = "yes" if short["lines"] <= bar and before - after <= 0.5 + 1e-9 else "no"
+    return (f"| {task} | {before:.2f} | {after:.2f} | {full['lines_full']} | {full['lines']} | {short['lines']} | {bar} "
+            f"| {paper_full} / {paper_short} | {inputs} | {full['disagreements'] + short['disagreements']} | {meets} |")
+
+
+def main(paths: list[str]) -> None:
+    if not paths or len(paths) % 2:
+        sys.exit("usage: python benchmarks/short_programs.py RUN PRUNED_RUN [RUN PRUNED_RUN ...]")
+    print("| task | test % trained | test % pruned | lines full | simplified | pruned | bar (⅓ paper) "
+          "| paper full / compressed | verified inputs | disagreements | bar met (≤ ⅓, within 0.5 point) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for trained, pruned in zip(paths[::2], paths[1::2]):
+        print(row(Path(trained), Path(pruned)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
