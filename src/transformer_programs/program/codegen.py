@@ -146,7 +146,8 @@ class _Writer:
             return wrapped(f"{out} = numerical_aggregate(", [q, k, predicate, v + causal], ", ", ")", "    ")
         if predicate is None:
             return [f"    {out} = [{v}[0]] * len(tokens)  # no key ever matches: every query reads position 0"]
-        return wrapped(f"{out} = aggregate(", [f"select_closest({q}, {k}, {predicate}{causal})", v], ", ", ")", "    ")
+        pattern = wrapped("pattern = select_closest(", [q, k, predicate + causal], ", ", ")", "    ")
+        return [*pattern, f"    {out} = aggregate(pattern, {v})"]
 
     # --- MLPs --------------------------------------------------------------------------------
 

@@ -131,19 +131,33 @@ CHECK_ANY = [
 
 
 def wrapped(prefix: str, items: list[str], separator: str, suffix: str, indent: str) -> list[str]:
-    """`prefix` + items joined by `separator` + `suffix`, broken between items past WIDTH columns."""
+    """`prefix` + items joined by `separator` + `suffix`, broken between items past WIDTH columns:
+    each line of items indented under `prefix`, `suffix` on a line of its own; a call (`suffix`
+    a closing parenthesis) that fits in fewer lines with its arguments aligned after `prefix` and
+    the parenthesis closing the last line is written so."""
     line = indent + prefix + separator.join(items) + suffix
     if len(line) <= WIDTH:
         return [line]
-    lines, current = [indent + prefix], ""
-    inner = indent + "    "
+    block = [indent + prefix, *_filled(items, separator, indent + "    ", ""), indent + suffix]
+    if suffix.startswith(")"):
+        aligned = _filled(items, separator, " " * len(indent + prefix), suffix)
+        aligned[0] = indent + prefix + aligned[0].lstrip()
+        if len(aligned) < len(block) and max(map(len, aligned)) <= WIDTH:
+            return aligned
+    return block
+
+
+def _filled(items: list[str], separator: str, inner: str, end: str) -> list[str]:
+    """Items joined by `separator` then `end`, as lines starting with `inner`, each filled up to
+    WIDTH columns (an item longer than that gets a line of its own)."""
+    lines, current = [], ""
     for n, item in enumerate(items):
-        piece = item + (separator.rstrip() if n < len(items) - 1 else "")
+        piece = item + (separator.rstrip() if n < len(items) - 1 else end)
         if current and len(inner) + len(current) + 1 + len(piece) > WIDTH:
             lines.append(inner + current)
             current = ""
         current = f"{current} {piece}" if current else piece
-    return [*lines, inner + current, indent + suffix]
+    return [*lines, inner + current]
 
 
 def wrapped_words(text: str, width: int = WIDTH) -> list[str]:
