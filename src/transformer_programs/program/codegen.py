@@ -341,12 +341,15 @@ def generate(program: Program, model_sha256: str | None = None) -> str:
     if isinstance(classifier, Rules):
         statements += writer.rules(classifier)
     else:
-        statements.append("    variables = {  # every variable the classifier reads, in variable order")
-        statements += [f"        {name!r}: {_list_name(name)}," for name in classifier_reads(program)]
+        entries = [f"{name!r}: {_list_name(name)}" for name in classifier_reads(program)]
+        mapping = wrapped("variables = {", entries, ", ", "}", "    ")
+        if len(mapping) > 1:
+            mapping[0] += "  # every variable the classifier reads, in variable order"
+        statements += mapping
         if classifier.pooled:
-            statements += ["    }", "    return [classify(variables)] * len(tokens)"]
+            statements.append("    return [classify(variables)] * len(tokens)")
         else:
-            statements += ["    }", "    return [classify({name: values[i] for name, values in variables.items()})",
+            statements += ["    return [classify({name: values[i] for name, values in variables.items()})",
                            "            for i in range(len(tokens))]"]
         classifier_lines = writer.weights(classifier)
     read = {name for c in (x for layer in program.layers for x in layer.components()) for name in component_reads(c)}
