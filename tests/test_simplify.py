@@ -78,6 +78,16 @@ def test_a_shift_predicate_prints_as_k_equals_q_minus_1(tmp_path):
     same_predictions(program, program, tmp_path, every_input(program))
 
 
+def test_a_reflection_predicate_prints_as_k_equals_c_minus_q(tmp_path):
+    # query q looks for key 5 - q (positions 0..5 reversed), but for query 5, which looks for 3
+    mirror = CategoricalAttention("attn_0_0", "positions", "positions", "tokens", [5, 4, 3, 2, 1, 3, 7, 7], False)
+    program = hand_built([mirror], {"attn_0_0": rows(1, 1, 2, 3, 1, 2, 3, 1)}, {"attn_0_0": "token"})
+    code = generate(program)
+    assert "select_closest(positions, positions, lambda q, k: k == ATTN_0_0.get(q, 5 - q))" in code
+    assert "ATTN_0_0 = {5: 3}" in code
+    same_predictions(program, program, tmp_path, every_input(program))
+
+
 def test_an_unreachable_branch_disappears(tmp_path):
     # '<s>' looks for 'a', a -> b, b -> c, c -> a, d -> a, e -> b, f -> c: no closed form fits
     predicate = [0, 2, 3, 4, 2, 2, 3, 4]

@@ -105,8 +105,9 @@ class _Writer:
         """The predicate as a lambda over (query value, key value); None when nothing matches.
 
         The key value each reachable query looks for (None: no reachable key) is printed as the
-        closed form that fits the most queries, `k == c` or `k == q + c`, with the queries it
-        does not fit in a table of exceptions; as a plain table when that is shorter.
+        closed form that fits the most queries, `k == c`, `k == q + c` or `k == c - q` (the first
+        of them on ties), with the queries it does not fit in a table of exceptions; as a plain
+        table when that is shorter.
         """
         keys = set(self.domains[head.key])
         looked_for = {q: head.predicate[q] if head.predicate[q] in keys else None for q in self.domains[head.query]}
@@ -120,6 +121,9 @@ class _Writer:
             for offset in offsets:
                 shift = f" + {offset}" if offset > 0 else f" - {-offset}" if offset else ""
                 forms["q" + shift] = {q: q + offset if q + offset in keys else None for q in looked_for}
+            if self.is_number(head.key):  # a reflection: the key at a fixed distance from the end
+                for total in range(2 * self.program.d - 1):
+                    forms[f"{total} - q"] = {q: total - q if total - q in keys else None for q in looked_for}
         best, exceptions = min(
             ((form, {q: t for q, t in looked_for.items() if fits[q] != t}) for form, fits in forms.items()),
             key=lambda pair: len(pair[1]),
