@@ -22,10 +22,19 @@ PAPER_LINES = {  # the paper's Table 4: full and compressed lines
 
 
 def record(run: Path) -> dict:
-    """A run's task and its verification record."""
-    config = json.loads((run / "config.json").read_text())
+    """A run's task and its verification record; exits with a one-line error (status 2) where the
+    run has no decompiled programs or is not a RASP task's."""
+    try:
+        config = json.loads((run / "config.json").read_text())
+        verification = json.loads((run / "verification.json").read_text())
+    except (OSError, ValueError) as error:
+        print(f"error: {run} is not a decompiled run ({error}); run `tprog decompile {run}` first", file=sys.stderr)
+        sys.exit(2)
     task = config.get("train", config).get("task") if isinstance(config, dict) else None
-    return {"task": task, **json.loads((run / "verification.json").read_text())}
+    if task not in PAPER_LINES:
+        print(f"error: {run} is a run of {task!r}, not of a RASP task ({', '.join(PAPER_LINES)})", file=sys.stderr)
+        sys.exit(2)
+    return {"task": task, **verification}
 
 
 def row(trained: Path, pruned: Path) -> str:
@@ -43,12 +52,13 @@ def row(trained: Path, pruned: Path) -> str:
 
 def main(paths: list[str]) -> None:
     if not paths or len(paths) % 2:
-        sys.exit("usage: python benchmarks/short_programs.py RUN PRUNED_RUN [RUN PRUNED_RUN ...]")
+        print("usage: python benchmarks/short_programs.py RUN PRUNED_RUN [RUN PRUNED_RUN ...]", file=sys.stderr)
+        sys.exit(2)
+    rows = [row(Path(trained), Path(pruned)) for trained, pruned in zip(paths[::2], paths[1::2])]
     print("| task | test % trained | test % pruned | lines full | simplified | pruned | bar (⅓ paper) "
           "| paper full / compressed | verified inputs | disagreements | bar met (≤ ⅓, within 0.5 point) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for trained, pruned in zip(paths[::2], paths[1::2]):
-        print(row(Path(trained), Path(pruned)))
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":
