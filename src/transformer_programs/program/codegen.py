@@ -3,23 +3,18 @@
 Every part prints in the shortest form that is exact over the values its inputs can take
 (`value_domains`): a predicate as `k == q - 1` or `k == '3'`, a table that ignores an input, an
 identity, a shift or a threshold of a count as that expression, anything else as a lookup
-table. The classifier prints as rules when the IR holds rules, else as its float weights.
+table. The classifier prints as rules when the IR holds rules, else as its weights (`weights_code`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-import numpy as np
-
 from ..vocab import BOS, EOS, PAD
 from .templates import (
     ABOUT,
     CHECK_ANY,
-    CLASSIFY_POOLED,
-    CLASSIFY_WEIGHTS,
     DECODE,
-    F32,
     HEADER,
     LARGE_VOCABULARY,
     MAIN,
@@ -45,6 +40,7 @@ from .ir import (
     component_reads,
     value_domains,
 )
+from .weights_code import weights_lines
 
 SHORT_NAMES = {"tokens": "token", "positions": "position", "ones": "one"}
 INPUTS = ("tokens", "positions", "ones")
@@ -52,17 +48,6 @@ INPUTS = ("tokens", "positions", "ones")
 def _list_name(variable: str) -> str:
     """Name of the list holding a variable's value at every position inside run()."""
     return variable if variable in SHORT_NAMES else f"{variable}_outputs"
-
-
-def _floats(row: list[float]) -> list[str]:
-    """The weights of every label but <pad>, each in the shortest text that f32() reads back
-    as exactly that float32 value (its full float64 repr where the short one would not)."""
-    texts = []
-    for weight in row[1:]:
-        short = str(np.float32(weight))
-        exact = np.float32(float(short)) == np.float32(weight) and float(np.float32(weight)) == weight
-        texts.append(short if exact else repr(weight))
-    return texts
 
 
 def _runs(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -244,48 +229,6 @@ class _Writer:
         names = [_list_name(name) for name in rules.reads]
         return wrapped(f"return [CLASSIFIER.get(key, {default}) for key in zip(", names, ", ", ")]", "    ")
 
-    def weights(self, classifier: Classifier) -> list[str]:
-        """Weights of every label but <pad> (never predicted), as per-variable tables: integer
-        points where simplify has made them so, else float32 values in their shortest exact text."""
-        rows = [classifier.bias, *classifier.numerical.values()]
-        rows += [table[value] for name, table in classifier.categorical.items() for value in self.domains[name]]
-        integral = all(float(weight).is_integer() for row in rows for weight in row[1:])
-
-        def row(prefix: str, weights: list[float], suffix: str, indent: str) -> list[str]:
-            if integral:
-                return wrapped(prefix + "[", [str(int(w)) for w in weights[1:]], ", ", "]" + suffix, indent)
-            return wrapped(prefix + "f32(", _floats(weights), ", ", ")" + suffix, indent)
-
-        if integral:
-            lines = ["", "", "# The classifier: each variable gives every label of LABELS points for its value; the label",
-                     "# with the most points wins, the first of them on ties."]
-        else:
-            lines = [F32.rstrip("\n"), "", "", "# Classifier: scores of LABELS; categorical variables add a row per value,",
-                     "# numerical variables add weight * value."]
-        lines += row("CLASSIFIER_BIAS = ", classifier.bias, "", "")
-        lines.append("CLASSIFIER_CATEGORICAL = {")
-        for name, table in classifier.categorical.items():
-            listed = self.domains[name]
-            if not classifier.pooled:  # a value given no points is not listed
-                listed = [value for value in listed if any(table[value][1:])]
-            if integral:  # small integer rows: several to a line
-                entries = [f"{self.show(name, v)}: [{', '.join(str(int(w)) for w in table[v][1:])}]" for v in listed]
-                lines += wrapped(f"{name!r}: {{", entries, ", ", "},", "    ")
-                continue
-            lines.append(f"    {name!r}: {{")
-            for value in listed:
-                lines += row(f"{self.show(name, value)}: ", table[value], ",", "        ")
-            lines.append("    },")
-        lines.append("}")
-        if classifier.numerical:
-            lines.append("CLASSIFIER_NUMERICAL = {")
-            for name, weights in classifier.numerical.items():
-                lines += row(f"{name!r}: ", weights, ",", "    ")
-            lines.append("}")
-        else:
-            lines.append("CLASSIFIER_NUMERICAL = {}")
-        return [*lines, (CLASSIFY_POOLED if classifier.pooled else CLASSIFY_WEIGHTS).rstrip("\n")]
-
     # --- the whole file ----------------------------------------------------------------------
 
     def check_lines(self) -> list[str]:
@@ -355,7 +298,7 @@ def generate(program: Program, model_sha256: str | None = None) -> str:
         else:
             statements += ["    return [classify({name: values[i] for name, values in variables.items()})",
                            "            for i in range(len(tokens))]"]
-        classifier_lines = writer.weights(classifier)
+        classifier_lines = weights_lines(classifier, writer.domains, writer.show)
     read = {name for c in (x for layer in program.layers for x in layer.components()) for name in component_reads(c)}
     used = read | set(classifier_reads(program))
 
