@@ -4,12 +4,15 @@ points pass on hand-built programs where refitting does what rounding the model'
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
+from scipy.optimize import linprog
 
 from test_simplify import D, LABELS, MAX_LEN, VOCAB, every_input, hand_built, rows, same_predictions
 from transformer_programs.program import generate
 from transformer_programs.program.classifier_forms import as_points
+from transformer_programs.program import fit_points
 from transformer_programs.program.fit_points import PointFitter
 from transformer_programs.program.ir import Classifier, NumericalAttention, Program
 from transformer_programs.program.simplify import lines, with_values
@@ -54,6 +57,24 @@ def test_labels_no_points_can_give_are_refused():
     assert not fit.feasible(["a", "b"], set())
     assert fit.points(["a", "b"], set()) is None
     assert not fitter(BOTH[:, 0] % 2 + 1).feasible(["b"], set())  # the label needs a
+
+
+def test_a_program_presolve_stalls_on_is_solved_without_it(monkeypatch):
+    # HiGHS's presolve ran past any time limit on one of reverse's programs that it solves in
+    # seconds without presolve: a run past the limit (status 1) is tried again without it
+    calls = []
+
+    def stalling(**problem):
+        calls.append(problem["options"].get("presolve", True))
+        if calls[-1]:
+            return SimpleNamespace(status=1)
+        return linprog(**problem)
+
+    monkeypatch.setattr(fit_points, "linprog", stalling)
+    labels = np.where(BOTH[:, 0] > BOTH[:, 1], 1, np.where(BOTH[:, 0] == BOTH[:, 1], 2, 3))
+    points = fitter(labels).points(["a", "b"], set())
+    assert points is not None and False in calls
+    np.testing.assert_array_equal(scores_label(points, BOTH, ["a", "b"]), labels)
 
 
 def points_pass(program: Program, space: InputSpace) -> tuple[Program, Program]:

@@ -18,6 +18,7 @@ MAX_ROUNDS = 20  # cutting-plane rounds: each adds joint values the last solutio
 ROUND_STATES = 2_000  # joint values in the first round's program, and most added by each later one
 MAX_FIT_STATES = 100_000  # joint values: past this many, no refit is tried (most_freq has 632,693)
 SCALES = (1, 2, 3, 5, 10, 20, 50)  # fitted weights are tried times these, smallest first
+LP_SECONDS = 20.0  # one linear program past this is tried once more without presolve, then given up (no fit)
 
 
 def _design(names: list[str], values: np.ndarray, linear: set[str]) -> tuple[np.ndarray, list[tuple[str, int | None]]]:
@@ -67,8 +68,11 @@ def _solve(features: np.ndarray, labels: np.ndarray, n_labels: int, margins: np.
         r += len(keep)
     n = width * n_labels
     upper = sparse.csr_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=(r, n))
-    result = linprog(np.ones(2 * n), A_ub=sparse.hstack([upper, -upper]).tocsr(), b_ub=np.concatenate(bounds),
-                     bounds=(0, None), method="highs")
+    problem = dict(c=np.ones(2 * n), A_ub=sparse.hstack([upper, -upper]).tocsr(), b_ub=np.concatenate(bounds),
+                   bounds=(0, None), method="highs")
+    result = linprog(**problem, options={"time_limit": LP_SECONDS})
+    if result.status == 1:  # HiGHS's presolve can stall on a program it then finds infeasible in seconds without it
+        result = linprog(**problem, options={"time_limit": LP_SECONDS, "presolve": False})
     if result.status != 0:
         return None
     return (result.x[:n] - result.x[n:]).reshape(width, n_labels)
