@@ -282,7 +282,8 @@ def _refitted_points(program: Program, states: _States, sources: dict[str, str],
     fit keeps them."""
     domains = value_domains(program)
     numbers = {v.name for v in program.variables if v.numerical}
-    reads = [name for name in states.names if name in classifier_reads(program)]
+    read = set(classifier_reads(program))
+    reads = [name for name in states.names if name in read]
     reads = list(dict.fromkeys(sources.get(name, name) for name in reads))
     linear = {name for name in reads if name in program.classifier.numerical and name not in sources.values()}
     rows = {v.name: max(domains[v.name][-1] + 1, (v.bound or 0) + 1 if v.numerical else program.d) for v in program.variables}

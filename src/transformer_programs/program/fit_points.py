@@ -8,6 +8,8 @@ Rounding a fitted weight from the model would need a scale large enough for floa
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
@@ -48,9 +50,9 @@ def _margins(features: np.ndarray, weights: np.ndarray, labels: np.ndarray) -> n
     return lead
 
 
-def _solve(features: np.ndarray, labels: np.ndarray, n_labels: int, margins: np.ndarray) -> np.ndarray | None:
+def _solve(features: np.ndarray, labels: np.ndarray, n_labels: int) -> np.ndarray | None:
     """Weights (F, n_labels) of least total |weight| with each row's label ahead of every other by
-    at least its margin; None where no such weights exist."""
+    at least 1; None where no such weights exist."""
     width = features.shape[1]
     rows, cols, data, bounds = [], [], [], []
     r = 0
@@ -59,12 +61,12 @@ def _solve(features: np.ndarray, labels: np.ndarray, n_labels: int, margins: np.
         sub = features[keep]
         s, f = np.nonzero(sub)
         value = sub[s, f]
-        # -(w[f, label] - w[f, other]) * x <= -margin, over w = positive - negative parts
+        # -(w[f, label] - w[f, other]) * x <= -1, over w = positive - negative parts
         for sign, label_of in ((-1.0, labels[keep][s]), (1.0, np.full(len(s), other))):
             rows.append(s + r)
             cols.append(f * n_labels + label_of)
             data.append(sign * value)
-        bounds.append(-margins[keep])
+        bounds.append(-np.ones(len(keep)))
         r += len(keep)
     n = width * n_labels
     upper = sparse.csr_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=(r, n))
@@ -89,27 +91,28 @@ class PointFitter:
     """
 
     def __init__(self, names: list[str], values: np.ndarray, labels: np.ndarray, n_labels: int,
-                 rows: dict[str, int], same) -> None:
+                 rows: dict[str, int], same: Callable[[Classifier], bool]) -> None:
         self.names, self.values, self.labels, self.n_labels = names, values, labels - 1, n_labels - 1
         self.rows, self.same = rows, same  # rows: the table size of each categorical read
         self.active = np.zeros(len(labels), dtype=bool)  # (S,) the joint values the programs hold
         self.active[np.random.default_rng(0).permutation(len(labels))[:ROUND_STATES]] = True
 
-    def _features(self, names: list[str], linear: set[str]) -> tuple[np.ndarray, list]:
-        return _design(names, self.values[:, [self.names.index(name) for name in names]], linear)
-
-    def _weights(self, features: np.ndarray, margins: np.ndarray) -> np.ndarray | None:
-        """Weights that give every joint value its label by its margin, by cutting planes; None
-        where none exist or they have not settled in MAX_ROUNDS."""
+    def _fit(self, names: list[str], linear: set[str]) -> tuple[np.ndarray, list, np.ndarray] | None:
+        """The features and columns of `names` (as `feasible`) and weights that give every joint
+        value its label by a lead of 1, by cutting planes; None past MAX_FIT_STATES joint values,
+        where no such weights exist, or where they have not settled in MAX_ROUNDS."""
+        if len(self.labels) > MAX_FIT_STATES:
+            return None
+        features, columns = _design(names, self.values[:, [self.names.index(name) for name in names]], linear)
         for _ in range(MAX_ROUNDS):
             active = self.active
-            weights = _solve(features[active], self.labels[active], self.n_labels, margins[active])
+            weights = _solve(features[active], self.labels[active], self.n_labels)
             if weights is None:
                 return None
-            lead = _margins(features, weights, self.labels).min(1) - margins  # (S,)
+            lead = _margins(features, weights, self.labels).min(1) - 1  # (S,)
             short = np.flatnonzero((lead < -1e-6) & ~active)
             if not short.size:
-                return weights
+                return features, columns, weights
             self.active[short[np.argsort(lead[short])[:ROUND_STATES]]] = True
         return None
 
@@ -117,21 +120,17 @@ class PointFitter:
         """Whether points reading `names` (one weight per label times the value for those in
         `linear`, a table of points per value for the others) can give every joint value its
         label; False also past MAX_FIT_STATES joint values."""
-        if len(self.labels) > MAX_FIT_STATES:
-            return False
-        return self._weights(self._features(names, linear)[0], np.ones(len(self.labels))) is not None
+        return self._fit(names, linear) is not None
 
     def points(self, names: list[str], linear: set[str]) -> Classifier | None:
         """Integer points reading `names` (as `feasible`) that give every joint value its label:
         the fitted weights times the smallest scale at which, rounded, they keep every label;
         None where there are none. Each weight rounds by at most 1/2, so a lead of 1 moves by
         at most the sum of |feature|: scaled past that, the rounded points keep every label."""
-        if len(self.labels) > MAX_FIT_STATES:
+        fit = self._fit(names, linear)
+        if fit is None:
             return None
-        features, columns = self._features(names, linear)
-        weights = self._weights(features, np.ones(len(self.labels)))
-        if weights is None:
-            return None
+        features, columns, weights = fit
         enough = int(np.ceil(np.abs(features).sum(1).max())) + 1
         for scale in [scale for scale in SCALES if scale < enough] + [enough]:
             classifier = _classifier(np.round(weights * scale), columns, self.rows)
