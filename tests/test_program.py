@@ -158,7 +158,7 @@ def test_hostile_vocabulary(tmp_path: Path) -> None:
     imports = [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
     assert [alias.name for node in imports for alias in node.names] == ["struct", "sys"]
     top = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
-    helpers = {"check", "select_closest", "aggregate", "numerical_aggregate", "f32", "classify", "run"}
+    helpers = {"check", "select_closest", "aggregate", "count", "numerical_aggregate", "f32", "classify", "run"}
     mlps = {m.name for layer in program.layers for m in layer.mlps + layer.numerical_mlps}
     assert {"check", "run", "classify", "select_closest"} <= top <= helpers | mlps
     sequence = HOSTILE[:1] + HOSTILE[1:][::-1][: program.max_len - 1]

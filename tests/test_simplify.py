@@ -22,7 +22,7 @@ from transformer_programs.program.ir import (
     Variable,
     value_domains,
 )
-from transformer_programs.program.simplify import encode_space
+from transformer_programs.program.simplify import encode_space, fold_constant_reads, fold_constants, remove_dead
 from transformer_programs.program.verify import load_program
 from transformer_programs.tasks import InputSpace
 
@@ -116,6 +116,42 @@ def test_a_constant_variable_folds_into_its_reader(tmp_path):
     assert "mlp_0_0" not in code
     assert "select_closest(tokens, tokens, lambda q, k: k == 'd')" in code  # every query looks for value 5
     same_predictions(program, simple, tmp_path, every_input(program))
+
+
+def test_a_count_of_matching_keys_prints_as_count_without_ones(tmp_path):
+    counter = NumericalAttention("num_attn_0_0", "tokens", "tokens", "ones", [VOCAB.index("a")] * D, True)
+    program = hand_built([counter], {}, {"num_attn_0_0": "number"})
+    program.classifier.numerical = {"num_attn_0_0": [0.0, -1.0, 1.0, 0.0]}
+    program.classifier.bias = [0.0, 1.5, 0.0, 0.0]
+    code = generate(program)
+    assert "    num_attn_0_0_outputs = count(tokens, tokens, lambda q, k: k == 'a', causal=True)\n" in code
+    assert "ones = " not in code and "numerical_aggregate" not in code
+    same_predictions(program, program, tmp_path, every_input(program))
+
+
+def constant_read(constant_row: list[float]) -> Program:
+    """A classifier reading tokens and mlp_0_0, an MLP whose output is always 4 and whose row
+    for 4 is `constant_row`."""
+    constant = CategoricalMLP("mlp_0_0", "tokens", "positions", [[4] * D for _ in range(D)])
+    by_token = [[0.0, 0.25 * v, 1.0 - 0.375 * (v % 3), 0.5] for v in range(D)]
+    program = hand_built([constant], {"tokens": by_token, "mlp_0_0": [list(constant_row)] * D}, {"mlp_0_0": "abstract"})
+    program.classifier.bias = [0.0, 0.0, 1.0, 0.0]
+    return fold_constants(program)
+
+
+def test_a_constant_the_classifier_reads_joins_the_bias(tmp_path):
+    program = constant_read([0.0, 0.125, 2.0**-30, -0.75])
+    folded = remove_dead(fold_constant_reads(program))
+    assert list(folded.classifier.categorical) == ["tokens"]
+    assert folded.classifier.bias == [0.0, 0.125, 1.0 + 2.0**-30, -0.75]  # no float32: printed as float64
+    code = generate(folded)
+    assert "mlp_0_0" not in code and "CLASSIFIER_BIAS = [0.125, 1.0000000009313226, -0.75]" in code
+    same_predictions(program, folded, tmp_path, every_input(program))
+
+
+def test_a_constant_stays_where_moving_its_row_could_round_a_score_differently():
+    program = constant_read([0.0, 2.0**-60, 0.0, 0.0])  # 1.0 + 2**-60 is not a float64
+    assert fold_constant_reads(program) == program
 
 
 def test_a_classifier_that_depends_on_one_variable_prints_as_a_table(tmp_path):

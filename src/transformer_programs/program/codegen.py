@@ -14,6 +14,7 @@ from ..vocab import BOS, EOS, PAD
 from .templates import (
     ABOUT,
     CHECK_ANY,
+    COUNT,
     DECODE,
     HEADER,
     LARGE_VOCABULARY,
@@ -48,6 +49,12 @@ INPUTS = ("tokens", "positions", "ones")
 def _list_name(variable: str) -> str:
     """Name of the list holding a variable's value at every position inside run()."""
     return variable if variable in SHORT_NAMES else f"{variable}_outputs"
+
+
+def _code_reads(component) -> list[str]:
+    """The variables a part's code reads: a count() of matching keys does not read `ones`."""
+    reads = component_reads(component)
+    return reads[:2] if isinstance(component, NumericalAttention) and component.value == "ones" else reads
 
 
 def _runs(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -132,6 +139,8 @@ class _Writer:
         if isinstance(head, NumericalAttention):
             if predicate is None:
                 return [f"    {out} = [0] * len(tokens)  # no key ever matches"]
+            if head.value == "ones":
+                return wrapped(f"{out} = count(", [q, k, predicate + causal], ", ", ")", "    ")
             return wrapped(f"{out} = numerical_aggregate(", [q, k, predicate, v + causal], ", ", ")", "    ")
         if predicate is None:
             return [f"    {out} = [{v}[0]] * len(tokens)  # no key ever matches: every query reads position 0"]
@@ -268,7 +277,7 @@ class _Writer:
         for variable in program.variables:
             if variable.constant is not None:
                 value = self.show(variable.name, variable.constant)
-                body.append(f"    {_list_name(variable.name)} = [{value}] * len(tokens)  # pruned")
+                body.append(f"    {_list_name(variable.name)} = [{value}] * len(tokens)  # constant")
         body += body_parts
         doc = "Reads the input tokens; returns the predicted label of every position."
         return function_lines("run", ["tokens"], doc, body)
@@ -299,7 +308,7 @@ def generate(program: Program, model_sha256: str | None = None) -> str:
             statements += ["    return [classify({name: values[i] for name, values in variables.items()})",
                            "            for i in range(len(tokens))]"]
         classifier_lines = weights_lines(classifier, writer.domains, writer.show)
-    read = {name for c in (x for layer in program.layers for x in layer.components()) for name in component_reads(c)}
+    read = {name for c in (x for layer in program.layers for x in layer.components()) for name in _code_reads(c)}
     used = read | set(classifier_reads(program))
 
     space = program.input_space
@@ -326,6 +335,8 @@ def generate(program: Program, model_sha256: str | None = None) -> str:
     body_text = "\n".join(statements)
     if "select_closest(" in body_text:
         lines.append(SELECT_CLOSEST.rstrip("\n"))
+    if "= count(" in body_text:
+        lines.append(COUNT.rstrip("\n"))
     if "numerical_aggregate(" in body_text:
         lines.append(NUMERICAL_AGGREGATE.rstrip("\n"))
     lines += _embeddings(writer)

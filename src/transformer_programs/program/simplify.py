@@ -3,9 +3,9 @@
 A pipeline of small IR-to-IR passes, checked against the program it started from (the result
 on every input; each pass in turn, to name the one at fault, only when the result is wrong):
 reachable values (exact, by running every input of a listable input space, or a sound
-superset), constants folded into their readers, duplicate parts merged, dead parts removed, and
-the classifier's shorter
-forms (classifier_forms: integer points, or rules over the few variables that decide it).
+superset), constants folded into their readers and into the classifier's bias, duplicate parts
+merged, dead parts removed, and the classifier's shorter forms (classifier_forms: integer
+points, or rules over the few variables that decide it).
 Printing the closed forms this leaves (`k == q - 1`, a threshold of a count) is the code
 generator's job.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
+from fractions import Fraction
 
 import numpy as np
 
@@ -28,10 +29,10 @@ from .ir import (
     NumericalAttention,
     Program,
     Rules,
+    classifier_reads,
     live_variables,
     value_domains,
 )
-
 
 
 class SimplifyError(AssertionError):
@@ -117,6 +118,44 @@ def fold_constants(program: Program) -> Program:
                     folded |= component != before
         if not folded:
             return program
+
+
+def _exact_sums(classifier: Classifier, domains: dict[str, list[int]]) -> bool:
+    """Whether every score sum of the classifier is exact in float64, so that the order of its
+    additions cannot change a score: every term is a multiple of the finest power of two among
+    the weights, and no sum can reach 2**53 of those."""
+    terms = [classifier.bias]
+    terms += [[w * max(domains[name]) for w in row] for name, row in classifier.numerical.items()]
+    terms += [[max(abs(table[v][label]) for v in domains[name]) for label in range(len(classifier.bias))]
+              for name, table in classifier.categorical.items()]
+    finest = max(Fraction(float(w)).denominator for row in [classifier.bias, *classifier.numerical.values(),
+                                                      *(r for t in classifier.categorical.values() for r in t)]
+                 for w in row)
+    largest = sum(max(abs(w) for w in row) for row in terms)
+    return largest * finest < 2**53
+
+
+def fold_constant_reads(program: Program) -> Program:
+    """Pass: a variable the classifier reads that takes one value adds the same row to every
+    score, so that row joins the bias and the classifier no longer reads it. Only where every
+    score sum is exact (`_exact_sums`), so the bias's sums come first without changing a score,
+    and only where the program gets shorter (a float64 bias is longer to write)."""
+    classifier = program.classifier
+    if not isinstance(classifier, Classifier) or classifier.pooled:
+        return program
+    domains = value_domains(program)
+    constants = {name: domains[name][0] for name in classifier_reads(program) if len(domains[name]) == 1}
+    if not constants or not _exact_sums(classifier, domains):
+        return program
+    folded = copy.deepcopy(program)
+    classifier = folded.classifier
+    for name, value in constants.items():
+        if name in classifier.numerical:
+            row = [weight * value for weight in classifier.numerical.pop(name)]
+        else:
+            row = classifier.categorical.pop(name)[value]
+        classifier.bias = [score + add for score, add in zip(classifier.bias, row)]
+    return folded if lines(folded) < lines(program) else program
 
 
 def _renamed(component, names: dict[str, str]):
@@ -223,6 +262,7 @@ def simplify(program: Program, space: InputSpace | None = None, checks: np.ndarr
         ("merge duplicate parts", merge_duplicates),
         ("remove dead parts", remove_dead),
         ("classifier as points", lambda p: as_points(p, inputs, lines)),
+        ("constant reads into the bias", fold_constant_reads),
         ("merge duplicate parts after points", merge_duplicates),
         ("remove dead parts after points", remove_dead),
         ("classifier as rules", lambda p: as_rules(p, inputs, lines)),

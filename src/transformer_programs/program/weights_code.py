@@ -1,6 +1,7 @@
 """The classifier's weights as source text: per-variable tables of integer points where
 simplify has made them so (several rows to a line), else float32 values in their shortest exact
-text, then the classify() that sums them. A stage of `codegen`."""
+text (a bias that holds constant variables' rows: float64 values), then the classify() that sums
+them. A stage of `codegen`."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ def weights_lines(classifier: Classifier, domains: dict[str, list[int]], show: C
     def row(prefix: str, weights: list[float], suffix: str, indent: str) -> list[str]:
         if integral:
             return wrapped(prefix + "[", [str(int(w)) for w in weights[1:]], ", ", "]" + suffix, indent)
-        return wrapped(prefix + "f32(", _floats(weights), ", ", ")" + suffix, indent)
+        if all(float(np.float32(w)) == w for w in weights[1:]):
+            return wrapped(prefix + "f32(", _floats(weights), ", ", ")" + suffix, indent)
+        return wrapped(prefix + "[", [repr(float(w)) for w in weights[1:]], ", ", "]" + suffix, indent)
 
     if integral:
         lines = ["", "", "# The classifier: each variable gives every label of LABELS points for its value; the label",
