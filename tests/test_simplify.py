@@ -129,6 +129,22 @@ def test_a_count_of_matching_keys_prints_as_count_without_ones(tmp_path):
     same_predictions(program, program, tmp_path, every_input(program))
 
 
+def test_counts_print_as_sums_of_ones_where_numerical_aggregate_is_printed_anyway_and_that_is_shorter(tmp_path):
+    a = VOCAB.index("a")
+    counter = NumericalAttention("num_attn_0_0", "tokens", "tokens", "ones", [a] * D, True)
+    total = NumericalAttention("num_attn_1_0", "tokens", "tokens", "num_attn_0_0", [a] * D, True)
+    program = hand_built([counter], {}, {"num_attn_0_0": "number"})
+    program.variables.append(Variable("num_attn_1_0", True, "number", MAX_LEN ** 2))
+    program.layers.append(Layer([], [total], [], []))
+    program.classifier.numerical = {"num_attn_1_0": [0.0, -1.0, 1.0, 0.0]}
+    program.classifier.bias = [0.0, 4.5, 0.0, 0.0]
+    code = generate(program)
+    assert "def count(" not in code and "    ones = [1] * len(tokens)\n" in code
+    assert "num_attn_0_0_outputs = numerical_aggregate(tokens, tokens, lambda q, k: k == 'a',\n" in code
+    assert code.count("ones, causal=True)") == 1
+    same_predictions(program, program, tmp_path, every_input(program))
+
+
 def constant_read(constant_row: list[float]) -> Program:
     """A classifier reading tokens and mlp_0_0, an MLP whose output is always 4 and whose row
     for 4 is `constant_row`."""

@@ -71,8 +71,9 @@ def _runs(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
 class _Writer:
     """Source text for each part of one program: definitions above run() and statements in it."""
 
-    def __init__(self, program: Program):
+    def __init__(self, program: Program, counts: bool):
         self.program = program
+        self.counts = counts  # a head that sums `ones` as count(...)
         self.domains = value_domains(program)
         self.kinds = {"tokens": "token", **{variable.name: variable.kind for variable in program.variables}}
         self.definitions: list[list[str]] = []  # blocks above run(): tables, then functions, in order
@@ -139,7 +140,7 @@ class _Writer:
         if isinstance(head, NumericalAttention):
             if predicate is None:
                 return [f"    {out} = [0] * len(tokens)  # no key ever matches"]
-            if head.value == "ones":
+            if head.value == "ones" and self.counts:
                 return wrapped(f"{out} = count(", [q, k, predicate + causal], ", ", ")", "    ")
             return wrapped(f"{out} = numerical_aggregate(", [q, k, predicate, v + causal], ", ", ")", "    ")
         if predicate is None:
@@ -285,8 +286,17 @@ class _Writer:
 
 def generate(program: Program, model_sha256: str | None = None) -> str:
     """Source of a standalone Python file computing `program`, bit-identical to the model;
-    `model_sha256` names the model it is verified against."""
-    writer = _Writer(program)
+    `model_sha256` names the model it is verified against. A head that sums `ones` prints as a
+    count(), unless numerical_aggregate() is printed anyway and summing `ones` is shorter."""
+    text = _source(program, model_sha256, counts=True)
+    if "def count(" in text and "def numerical_aggregate(" in text:
+        return min(text, _source(program, model_sha256, counts=False), key=lambda t: t.count("\n"))
+    return text
+
+
+def _source(program: Program, model_sha256: str | None, counts: bool) -> str:
+    """generate()'s text, with a head that sums `ones` written as a count() or not."""
+    writer = _Writer(program, counts)
     statements: list[str] = []
     for index, layer in enumerate(program.layers):
         statements.append(f"    # layer {index}")
@@ -308,7 +318,8 @@ def generate(program: Program, model_sha256: str | None = None) -> str:
             statements += ["    return [classify({name: values[i] for name, values in variables.items()})",
                            "            for i in range(len(tokens))]"]
         classifier_lines = weights_lines(classifier, writer.domains, writer.show)
-    read = {name for c in (x for layer in program.layers for x in layer.components()) for name in _code_reads(c)}
+    parts = [component for layer in program.layers for component in layer.components()]
+    read = {name for component in parts for name in (_code_reads(component) if counts else component_reads(component))}
     used = read | set(classifier_reads(program))
 
     space = program.input_space

@@ -51,8 +51,7 @@ def numerical_aggregate(queries, keys, predicate, values, causal=False):
 COUNT = '''
 
 def count(queries, keys, predicate, causal=False):
-    """For each query position i, how many key positions j have predicate(queries[i], keys[j])
-    (only j <= i when causal)."""
+    """How many j have predicate(queries[i], keys[j]), for each i (only j <= i when causal)."""
     return [sum(1 for j in range(i + 1 if causal else len(keys)) if predicate(query, keys[j]))
             for i, query in enumerate(queries)]
 '''
