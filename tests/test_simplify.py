@@ -129,14 +129,21 @@ def test_a_count_of_matching_keys_prints_as_count_without_ones(tmp_path):
     same_predictions(program, program, tmp_path, every_input(program))
 
 
-def test_counts_print_as_sums_of_ones_where_numerical_aggregate_is_printed_anyway_and_that_is_shorter(tmp_path):
+def count_then_sum(weights: list[float]) -> Program:
+    """Counts of 'a' up to each position (layer 0), then their sum up to each position (layer 1),
+    which the classifier reads with `weights`."""
     a = VOCAB.index("a")
-    counter = NumericalAttention("num_attn_0_0", "tokens", "tokens", "ones", [a] * D, True)
+    count = NumericalAttention("num_attn_0_0", "tokens", "tokens", "ones", [a] * D, True)
     total = NumericalAttention("num_attn_1_0", "tokens", "tokens", "num_attn_0_0", [a] * D, True)
-    program = hand_built([counter], {}, {"num_attn_0_0": "number"})
+    program = hand_built([count], {}, {"num_attn_0_0": "number"})
     program.variables.append(Variable("num_attn_1_0", True, "number", MAX_LEN ** 2))
     program.layers.append(Layer([], [total], [], []))
-    program.classifier.numerical = {"num_attn_1_0": [0.0, -1.0, 1.0, 0.0]}
+    program.classifier.numerical = {"num_attn_1_0": weights}
+    return program
+
+
+def test_counts_print_as_sums_of_ones_where_numerical_aggregate_is_printed_anyway_and_that_is_shorter(tmp_path):
+    program = count_then_sum([0.0, -1.0, 1.0, 0.0])
     program.classifier.bias = [0.0, 4.5, 0.0, 0.0]
     code = generate(program)
     assert "def count(" not in code and "    ones = [1] * len(tokens)\n" in code
@@ -231,13 +238,7 @@ def test_a_pass_that_changes_a_prediction_is_named(monkeypatch):
 def test_a_causal_sum_of_counts_is_bounded_by_the_positions_it_reads():
     """Counts of 'a' up to each position, then their sum up to each position: at most
     1 + 2 + ... + 6 = 21 over 6 positions, not 6 * 6; and what the interpreter computes lies within."""
-    a = VOCAB.index("a")
-    count = NumericalAttention("num_attn_0_0", "tokens", "tokens", "ones", [a] * D, True)
-    total = NumericalAttention("num_attn_1_0", "tokens", "tokens", "num_attn_0_0", [a] * D, True)
-    program = hand_built([count], {}, {"num_attn_0_0": "number"})
-    program.variables.append(Variable("num_attn_1_0", True, "number", MAX_LEN ** 2))
-    program.layers.append(Layer([], [total], [], []))
-    program.classifier.numerical = {"num_attn_1_0": [0.0, 1.0, -1.0, 0.0]}
+    program = count_then_sum([0.0, 1.0, -1.0, 0.0])
     domains = value_domains(program)
     assert domains["num_attn_0_0"] == list(range(MAX_LEN + 1)) and domains["num_attn_1_0"] == list(range(22))
     inputs = every_input(program, InputSpace(("a", "b"), 0, MAX_LEN - 1, False))
