@@ -15,6 +15,10 @@ import json
 import sys
 from pathlib import Path
 
+from transformer_programs.config import ARCH_FIELDS
+from transformer_programs.tasks import get_task
+
+TABLE_MAX_DROP = 0.005  # the README table's pruning budget; a row pruned with another names it
 PAPER_LINES = {  # the paper's Table 4: full and compressed lines
     "reverse": (1893, 713), "hist": (324, 160), "double_hist": (1309, 423), "sort": (1503, 635),
     "most_freq": (1880, 666), "dyck1": (9975, 892), "dyck2": (5406, 733),
@@ -34,7 +38,24 @@ def record(run: Path) -> dict:
     if task not in PAPER_LINES:
         print(f"error: {run} is a run of {task!r}, not of a RASP task ({', '.join(PAPER_LINES)})", file=sys.stderr)
         sys.exit(2)
-    return {"task": task, **verification}
+    results = json.loads((run / "results.json").read_text()) if (run / "results.json").is_file() else {}
+    return {"task": task, "train": config.get("train", config), "pruning": results.get("pruning", {}), **verification}
+
+
+def label(trained: dict, pruned: dict) -> str:
+    """The task, with the architecture where it is not the task's default and the pruning budget
+    where it is not the table's."""
+    task = trained["task"]
+    defaults = get_task(task).model
+    arch = {field: trained["train"].get(field) for field in ARCH_FIELDS}
+    parts = [task]
+    if any(arch[field] != getattr(defaults, field) for field in ARCH_FIELDS):
+        parts.append(f"{arch['layers']} layers, {arch['heads_cat']}+{arch['heads_num']} heads, "
+                     f"{arch['mlps_cat']}+{arch['mlps_num']} MLPs")
+    budget = pruned["pruning"].get("config", {}).get("max_drop")
+    if budget is not None and budget != TABLE_MAX_DROP:
+        parts.append(f"`--max-drop {budget}`")
+    return ", ".join(parts)
 
 
 def row(trained: Path, pruned: Path) -> str:
@@ -46,7 +67,7 @@ def row(trained: Path, pruned: Path) -> str:
     inputs = f"{full['inputs']:,}, all (exhaustive)" if full["exhaustive"] else f"{full['inputs']:,} sampled"
     before, after = (100 * r["program_accuracy"]["test"] for r in (full, short))
     meets = "yes" if short["lines"] <= bar and before - after <= 0.5 + 1e-9 else "no"
-    return (f"| {task} | {before:.2f} | {after:.2f} | {full['lines_full']} | {full['lines']} | {short['lines']} | {bar} "
+    return (f"| {label(full, short)} | {before:.2f} | {after:.2f} | {full['lines_full']} | {full['lines']} | {short['lines']} | {bar} "
             f"| {paper_full} / {paper_short} | {inputs} | {full['disagreements'] + short['disagreements']} | {meets} |")
 
 
