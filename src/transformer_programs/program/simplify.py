@@ -124,14 +124,12 @@ def _exact_sums(classifier: Classifier, domains: dict[str, list[int]]) -> bool:
     """Whether every score sum of the classifier is exact in float64, so that the order of its
     additions cannot change a score: every term is a multiple of the finest power of two among
     the weights, and no sum can reach 2**53 of those."""
-    terms = [classifier.bias]
-    terms += [[w * max(domains[name]) for w in row] for name, row in classifier.numerical.items()]
-    terms += [[max(abs(table[v][label]) for v in domains[name]) for label in range(len(classifier.bias))]
-              for name, table in classifier.categorical.items()]
-    finest = max(Fraction(float(w)).denominator for row in [classifier.bias, *classifier.numerical.values(),
-                                                      *(r for t in classifier.categorical.values() for r in t)]
-                 for w in row)
-    largest = sum(max(abs(w) for w in row) for row in terms)
+    tables = classifier.categorical
+    weights = [classifier.bias, *classifier.numerical.values(), *(row for table in tables.values() for row in table)]
+    finest = max(Fraction(float(w)).denominator for row in weights for w in row)  # each weight: k / finest
+    largest = max(map(abs, classifier.bias))  # bounds |every partial sum|
+    largest += sum(max(map(abs, row)) * max(domains[name]) for name, row in classifier.numerical.items())
+    largest += sum(max(abs(w) for v in domains[name] for w in table[v]) for name, table in tables.items())
     return largest * finest < 2**53
 
 
