@@ -51,12 +51,6 @@ def _list_name(variable: str) -> str:
     return variable if variable in SHORT_NAMES else f"{variable}_outputs"
 
 
-def _code_reads(component) -> list[str]:
-    """The variables a part's code reads: a count() of matching keys does not read `ones`."""
-    reads = component_reads(component)
-    return reads[:2] if isinstance(component, NumericalAttention) and component.value == "ones" else reads
-
-
 def _runs(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """(last input, output) of each run of equal outputs over inputs in increasing order."""
     runs: list[tuple[int, int]] = []
@@ -77,6 +71,15 @@ class _Writer:
         self.domains = value_domains(program)
         self.kinds = {"tokens": "token", **{variable.name: variable.kind for variable in program.variables}}
         self.definitions: list[list[str]] = []  # blocks above run(): tables, then functions, in order
+
+    def counted(self, component) -> bool:
+        """Whether a part prints as a count() of matching keys, which reads no `ones`."""
+        return self.counts and isinstance(component, NumericalAttention) and component.value == "ones"
+
+    def code_reads(self, component) -> list[str]:
+        """The variables a part's printed code reads."""
+        reads = component_reads(component)
+        return reads[:2] if self.counted(component) else reads
 
     def show(self, variable: str, value: int) -> str:
         """A value of `variable` as a Python literal: the token string for token values."""
@@ -140,7 +143,7 @@ class _Writer:
         if isinstance(head, NumericalAttention):
             if predicate is None:
                 return [f"    {out} = [0] * len(tokens)  # no key ever matches"]
-            if head.value == "ones" and self.counts:
+            if self.counted(head):
                 return wrapped(f"{out} = count(", [q, k, predicate + causal], ", ", ")", "    ")
             return wrapped(f"{out} = numerical_aggregate(", [q, k, predicate, v + causal], ", ", ")", "    ")
         if predicate is None:
@@ -318,8 +321,7 @@ def _source(program: Program, model_sha256: str | None, counts: bool) -> str:
             statements += ["    return [classify({name: values[i] for name, values in variables.items()})",
                            "            for i in range(len(tokens))]"]
         classifier_lines = weights_lines(classifier, writer.domains, writer.show)
-    parts = [component for layer in program.layers for component in layer.components()]
-    read = {name for component in parts for name in (_code_reads(component) if counts else component_reads(component))}
+    read = {name for layer in program.layers for component in layer.components() for name in writer.code_reads(component)}
     used = read | set(classifier_reads(program))
 
     space = program.input_space

@@ -76,9 +76,9 @@ def with_values(program: Program, inputs: np.ndarray | None) -> Program:
     return replace(program, variables=[replace(v, values=values[v.name]) for v in program.variables])
 
 
-def _single_values(program: Program) -> dict[str, int]:
-    """The variables that take one value at every real position, with that value."""
-    return {name: values[0] for name, values in value_domains(program).items() if len(values) == 1}
+def _single_values(domains: dict[str, list[int]]) -> dict[str, int]:
+    """The variables whose domain (`value_domains`) is one value, with that value."""
+    return {name: values[0] for name, values in domains.items() if len(values) == 1}
 
 
 def _fold_reader(component, constants: dict[str, int]) -> None:
@@ -104,7 +104,7 @@ def fold_constants(program: Program) -> Program:
     read a constant read something else instead (an attention query, an MLP input)."""
     program = copy.deepcopy(program)
     while True:
-        constants = _single_values(program)
+        constants = _single_values(value_domains(program))
         folded = False
         for layer in program.layers:
             for group in (layer.attention, layer.numerical_attention, layer.mlps, layer.numerical_mlps):
@@ -142,7 +142,8 @@ def fold_constant_reads(program: Program) -> Program:
     if not isinstance(classifier, Classifier) or classifier.pooled:
         return program
     domains = value_domains(program)
-    constants = {name: domains[name][0] for name in classifier_reads(program) if len(domains[name]) == 1}
+    read = set(classifier_reads(program))
+    constants = {name: value for name, value in _single_values(domains).items() if name in read}
     if not constants or not _exact_sums(classifier, domains):
         return program
     folded = copy.deepcopy(program)
