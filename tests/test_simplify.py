@@ -3,6 +3,7 @@ table simplified with no disagreement against the model."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from transformer_programs.program.ir import (
     Program,
     Rules,
     Variable,
+    position_domains,
     value_domains,
 )
 from transformer_programs.program.simplify import encode_space, fold_constant_reads, fold_constants, remove_dead
@@ -66,7 +68,7 @@ def same_predictions(first: Program, second: Program, tmp_path: Path, inputs: np
     path.write_text(generate(second), encoding="utf-8")
     module = load_program(path)
     for row, labels in zip(inputs, expected):
-        tokens = [VOCAB[i] for i in row if i != 0]
+        tokens = [second.input_vocab[i] for i in row if i != 0]
         assert module.run(tokens) == [LABELS[i] for i in labels[: len(tokens)]]
 
 
@@ -248,10 +250,78 @@ def test_a_causal_sum_of_counts_is_bounded_by_the_positions_it_reads():
     assert max(trace["num_attn_1_0"].max() for _, trace in traces(program, inputs)) == 15  # all 'a' after <s>
 
 
+def test_a_count_is_zero_at_positions_where_no_key_can_match_and_its_sum_bounded_by_the_rest():
+    """Counts of 'a' asked only at positions 1 and 2 (elsewhere for '<pad>', which no real position
+    holds), then their sum: at most 2 + 3 = 5, not 21; and what the interpreter computes lies within."""
+    program = count_then_sum([0.0, 1.0, -1.0, 0.0])
+    count = program.layers[0].numerical_attention[0]
+    count.query, count.predicate = "positions", [0, VOCAB.index("a"), VOCAB.index("a"), 0, 0, 0, 0, 0]
+    at = position_domains(program)
+    assert at["num_attn_0_0"] == [{0}, {0, 1, 2}, {0, 1, 2, 3}, {0}, {0}, {0}]
+    assert value_domains(program)["num_attn_1_0"] == list(range(6))
+    inputs = every_input(program, InputSpace(("a", "b"), 0, MAX_LEN - 1, False))
+    for valid, trace in traces(program, inputs):
+        for name, values in trace.items():
+            for i in range(MAX_LEN):
+                assert set(np.unique(values[:, i][valid[:, i]]).tolist()) <= at[name][i], (name, i)
+    assert max(trace["num_attn_1_0"].max() for _, trace in traces(program, inputs)) == 3  # 'a' at 1 and 2
+
+
+def test_an_attention_head_reads_no_farther_than_a_key_certain_to_match():
+    """A key that is 1 at position 2 and wherever the token is 'a': a causal head looking for 1
+    reads, from position 2 on, no farther back than position 2; before it, any earlier position,
+    or position 0 when none matches. A head for the previous position reads exactly it."""
+    a = VOCAB.index("a")
+    is_1 = [[int(p == 2 or t == a) for p in range(D)] for t in range(D)]
+    key = CategoricalMLP("mlp_0_0", "tokens", "positions", is_1)
+    program = hand_built([key], {}, {"mlp_0_0": "abstract"})
+    looks_for_1 = CategoricalAttention("attn_1_0", "tokens", "mlp_0_0", "positions", [1] * D, True)
+    previous = CategoricalAttention("attn_1_1", "positions", "positions", "positions", [0, 0, 1, 2, 3, 4, 5, 6], True)
+    program.variables += [Variable("attn_1_0", False, "position"), Variable("attn_1_1", False, "position")]
+    program.layers.append(Layer([looks_for_1, previous], [], [], []))
+    at = position_domains(program)
+    assert at["attn_1_0"] == [{0}, {0, 1}, {2}, {2, 3}, {2, 3, 4}, {2, 3, 4, 5}]
+    assert at["attn_1_1"] == [{0}, {0}, {1}, {2}, {3}, {4}]
+    for valid, trace in traces(program, every_input(program)):
+        for i in range(MAX_LEN):
+            assert set(np.unique(trace["attn_1_0"][:, i][valid[:, i]]).tolist()) <= at["attn_1_0"][i]
+
+
+def test_targets_a_query_cannot_see_print_as_the_shift_they_break(tmp_path: Path) -> None:
+    """A causal head for the previous position whose positions 0 and 1 look for later keys: a head
+    that copies reads position 0 either way, so it prints as `k == q - 1`; a count would count
+    position 0 for `q - 1` at position 1, so that exception stays."""
+    previous = [5, 4, 1, 2, 3, 4, 5, 6]
+    copies = CategoricalAttention("attn_0_0", "positions", "positions", "tokens", previous, True)
+    counts = NumericalAttention("num_attn_0_0", "positions", "positions", "ones", previous, True)
+    kinds = {"attn_0_0": "token", "num_attn_0_0": "number"}
+    program = hand_built([copies, counts], {"attn_0_0": rows(0, 1, 2, 3, 1, 2, 3, 1)}, kinds)
+    program.classifier.numerical = {"num_attn_0_0": [0.0, 0.5, -0.25, 0.0]}
+    code = generate(program)
+    assert "lambda q, k: k == q - 1, causal=True)" in code and "\nATTN_0_0 = " not in code
+    assert "NUM_ATTN_0_0 = {1: None}" in code
+    same_predictions(program, program, tmp_path, every_input(program))
+
+
+def test_a_program_defined_on_an_input_space_has_its_tokens_where_the_space_puts_them(tmp_path: Path) -> None:
+    """'<s>' only at position 0, so a head that copies from the '<s>' key reads position 0."""
+    space = InputSpace(("a", "b"), 1, MAX_LEN - 2, True)
+    bos = CategoricalAttention("attn_0_0", "tokens", "tokens", "positions", [VOCAB.index("<s>")] * D, False)
+    program = hand_built([bos], {"attn_0_0": rows(0, 1, 2, 3, 1, 2, 3, 1)}, {"attn_0_0": "position"})
+    program.input_vocab = [*VOCAB[:-1], "</s>"]
+    program = replace(program, input_space=space)
+    ids = [{program.input_vocab.index(token) for token in tokens} for tokens in
+           [["<s>"], ["a", "b"], ["a", "b", "</s>"], ["a", "b", "</s>"], ["a", "b", "</s>"], ["</s>"]]]
+    assert position_domains(program)["tokens"] == ids
+    assert "attn_0_0_outputs = [positions[0]] * len(tokens)  # no key ever matches" in generate(program)
+    same_predictions(program, program, tmp_path, every_input(program, space))
+
+
 @pytest.mark.parametrize("name", list(CASES))
-def test_every_value_the_interpreter_computes_lies_in_its_domain(name: str) -> None:
+def test_every_value_the_interpreter_computes_lies_in_its_domain_at_its_position(name: str) -> None:
     _, program = build(sum(map(ord, name)), **CASES[name])
-    domains = {name: set(values) for name, values in value_domains(program).items()}
+    at = position_domains(program)
     for valid, trace in traces(program, padded(inputs_for(program, 300, seed=3))):
         for variable, values in trace.items():
-            assert set(np.unique(values[valid]).tolist()) <= domains[variable], variable
+            for i in range(values.shape[1]):
+                assert set(np.unique(values[:, i][valid[:, i]]).tolist()) <= at[variable][i], (variable, i)

@@ -1,7 +1,7 @@
 """Program -> one standalone, readable Python file (standard library only, weights inside, exact).
 
 Every part prints in the shortest form that is exact over the values its inputs can take
-(`value_domains`): a predicate as `k == q - 1` or `k == '3'`, a table that ignores an input, an
+(`position_domains`): a predicate as `k == q - 1` or `k == '3'`, a table that ignores an input, an
 identity, a shift or a threshold of a count as that expression, anything else as a lookup
 table. The classifier prints as rules when the IR holds rules, else as its weights (`weights_code`).
 """
@@ -39,7 +39,9 @@ from .ir import (
     Rules,
     classifier_reads,
     component_reads,
-    value_domains,
+    position_domains,
+    seen_target,
+    values_anywhere,
 )
 from .weights_code import weights_lines
 
@@ -68,7 +70,8 @@ class _Writer:
     def __init__(self, program: Program, counts: bool):
         self.program = program
         self.counts = counts  # a head that sums `ones` as count(...)
-        self.domains = value_domains(program)
+        self.at = position_domains(program)  # variable -> the values it may take at each position
+        self.domains = values_anywhere(self.at)
         self.kinds = {"tokens": "token", **{variable.name: variable.kind for variable in program.variables}}
         self.definitions: list[list[str]] = []  # blocks above run(): tables, then functions, in order
 
@@ -100,26 +103,27 @@ class _Writer:
     def predicate(self, head: CategoricalAttention | NumericalAttention) -> str | None:
         """The predicate as a lambda over (query value, key value); None when nothing matches.
 
-        The key value each reachable query looks for (None: no reachable key) is printed as the
+        The key value each reachable query looks for (None: none it sees, `seen_target`) is printed as the
         closed form that fits the most queries, `k == c`, `k == q + c` or `k == c - q` (the first
         of them on ties), with the queries it does not fit in a table of exceptions; as a plain
         table when that is shorter.
         """
         keys = set(self.domains[head.key])
-        looked_for = {q: head.predicate[q] if head.predicate[q] in keys else None for q in self.domains[head.query]}
+        seen = seen_target(head, self.at)
+        looked_for = {q: seen(q, head.predicate[q]) for q in self.domains[head.query]}
         if all(target is None for target in looked_for.values()):
             return None
         forms: dict[str, dict[int, int | None]] = {}
         for c in keys:
-            forms[f"{self.show(head.key, c)}"] = {q: c for q in looked_for}
+            forms[f"{self.show(head.key, c)}"] = {q: seen(q, c) for q in looked_for}
         if self.kinds[head.query] == self.kinds[head.key]:
             offsets = range(-self.program.d, self.program.d) if self.is_number(head.key) else [0]
             for offset in offsets:
                 shift = f" + {offset}" if offset > 0 else f" - {-offset}" if offset else ""
-                forms["q" + shift] = {q: q + offset if q + offset in keys else None for q in looked_for}
+                forms["q" + shift] = {q: seen(q, q + offset) for q in looked_for}
             if self.is_number(head.key):  # a reflection: the key at a fixed distance from the end
                 for total in range(2 * self.program.d - 1):
-                    forms[f"{total} - q"] = {q: total - q if total - q in keys else None for q in looked_for}
+                    forms[f"{total} - q"] = {q: seen(q, total - q) for q in looked_for}
         best, exceptions = min(
             ((form, {q: t for q, t in looked_for.items() if fits[q] != t}) for form, fits in forms.items()),
             key=lambda pair: len(pair[1]),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from itertools import accumulate
 
 from ..tasks.base import InputSpace
+from ..vocab import BOS, EOS
 
 
 @dataclass
@@ -200,53 +202,138 @@ def _input_space(data: dict) -> InputSpace:
     return InputSpace(**{**data, "symbols": tuple(data["symbols"])})
 
 
+def _tokens_at(program: Program) -> list[frozenset[int]]:
+    """The token ids each position may hold: any but '<pad>', or what the program's input space
+    puts there."""
+    space = program.input_space
+    if space is None:
+        return [frozenset(range(1, len(program.input_vocab)))] * program.max_len
+    ids = {token: i for i, token in enumerate(program.input_vocab)}
+    symbols = frozenset(ids[symbol] for symbol in space.symbols)
+    at = []
+    for i in range(program.max_len):
+        holds = {ids[BOS]} if i == 0 else set(symbols) if i <= space.max_len else set()
+        if space.eos and space.min_len < i <= space.max_len + 1:  # after min_len to max_len symbols
+            holds.add(ids[EOS])
+        at.append(frozenset(holds))
+    return at
+
+
 def value_domains(program: Program) -> dict[str, list[int]]:
-    """For each variable, the sorted values it can take at a real (non-pad) position.
+    """For each variable, the sorted values it can take at a real (non-pad) position: the union
+    over positions of `position_domains`."""
+    return values_anywhere(position_domains(program))
 
-    The values simplify has computed, where it has; elsewhere a sound superset: tokens are the
-    non-pad token ids, positions 0..max_len-1, a constant its value, an attention output takes
-    its value variable's values, a table's output is its image over its inputs' domains, a
-    numerical variable is 0..its peak (`ones` is 1). A sum's peak at position i is the sum of its
-    value's peaks over the positions it may read: j <= i when causal, every j otherwise (so a
-    causal count of counts at position 15 is at most 1 + 2 + ... + 16 = 136, not 16 * 16).
+
+def values_anywhere(at: dict[str, list[frozenset[int]]]) -> dict[str, list[int]]:
+    """For each variable, the sorted values it may take at some position."""
+    return {name: sorted(set().union(*set(at_each))) for name, at_each in at.items()}
+
+
+def position_domains(program: Program) -> dict[str, list[frozenset[int]]]:
+    """For each variable and each position i, a superset of the values it can take at position i
+    of an input that reaches i; values simplify computed exactly narrow every position's set.
+
+    Tokens are any non-pad token id (in a program defined on an input space: '<s>' at position 0,
+    then its symbols, and '</s>' where an input may end), position i is i, a constant its value.
+    A table's output is its image over its inputs' values at the same position. An attention head
+    at query position i reads only key positions whose key can match a target of a query value
+    possible at i (j <= i when causal), no farther than a key certain to match, and position 0
+    when none may match. A numerical head's peak at i is the largest sum of its value's peaks
+    over the key positions that can match one query value, so a causal count of counts at
+    position 15 is at most 1 + 2 + ... + 16 = 136, not 16 * 16, and 0 where nothing can match; it
+    takes 0..its peak.
     """
-    known = {variable.name: set(variable.values) for variable in program.variables if variable.values is not None}
-    domains: dict[str, set[int]] = {}
-    peaks: dict[str, list[int]] = {}  # numerical variables: the largest value at each position
+    known = {variable.name: frozenset(variable.values) for variable in program.variables if variable.values is not None}
+    n = program.max_len
+    domains: dict[str, list[frozenset[int]]] = {}
+    shared: dict[tuple, frozenset[int]] = {}
 
-    def settle(name: str, superset: set[int]) -> None:
-        domains[name] = known.get(name, superset)
-        if name in peaks:
-            peaks[name] = [min(peak, max(domains[name], default=0)) for peak in peaks[name]]
+    def once(key: tuple, compute: Callable[[], Iterable[int]]) -> frozenset[int]:
+        """The set compute() gives, computed once per key: positions with equal inputs share it."""
+        if key not in shared:
+            shared[key] = frozenset(compute())
+        return shared[key]
 
-    def summed(head: NumericalAttention) -> set[int]:
-        """0..the head's peak, its peak at each position recorded."""
-        value = peaks[head.value]  # every numerical variable has one: `ones`, a constant or an earlier sum
-        reach = list(accumulate(value)) if head.causal else [sum(value)] * program.max_len
-        peaks[head.name] = [min(peak, program.variable(head.name).bound) for peak in reach]
-        return set(range(max(peaks[head.name]) + 1))
+    def settle(name: str, at_each: list[frozenset[int]]) -> None:
+        exact = known.get(name)
+        if exact is not None:
+            at_each = [once(("known", name, values), lambda: values & exact) for values in at_each]
+        domains[name] = at_each
 
-    settle("tokens", set(range(1, len(program.input_vocab))))
-    settle("positions", set(range(program.max_len)))
-    peaks["ones"] = [1] * program.max_len
-    settle("ones", {1})
+    def targets(head, i: int) -> set[int]:
+        """The key values head looks for at query position i."""
+        return {head.predicate[q] for q in domains[head.query][i]}
+
+    def read(head: CategoricalAttention) -> list[frozenset[int]]:
+        """The values head can copy, at each query position (sets of positions as bitmasks)."""
+        keys, values = domains[head.key], domains[head.value]
+        looked_for = set().union(*(targets(head, i) for i in range(n)))
+        matching = {t: sum(1 << j for j in range(n) if t in keys[j]) for t in looked_for}
+        certain = {t: sum(1 << j for j in range(n) if keys[j] == {t}) for t in looked_for}
+        at_each = []
+        for i in range(n):
+            upto_i = (1 << (i + 1)) - 1
+            window = upto_i if head.causal else (1 << n) - 1
+            read_from = 0
+            for target in targets(head, i):
+                sure = certain[target] & upto_i  # positions <= i exist, so these keys surely match
+                if sure:  # the nearest, at distance `reach`, bounds how far the head reads
+                    reach = i - (sure.bit_length() - 1)
+                    read_from |= matching[target] & window & (((1 << (2 * reach + 1)) - 1) << (i - reach))
+                else:  # maybe no key matches, and the head reads position 0
+                    read_from |= matching[target] & window | 1
+            at_each.append(frozenset().union(*{values[j] for j in range(n) if read_from >> j & 1}))
+        return at_each
+
+    def summed(head: NumericalAttention) -> list[frozenset[int]]:
+        """0..the head's peak, at each query position."""
+        peaks = [max(values, default=0) for values in domains[head.value]]
+        sums = {}
+        for target in set().union(*(targets(head, i) for i in range(n))):
+            matched = [peak if target in keys else 0 for peak, keys in zip(peaks, domains[head.key])]
+            sums[target] = list(accumulate(matched)) if head.causal else [sum(matched)] * n
+        bound = program.variable(head.name).bound
+        at_each = (min(max((sums[t][i] for t in targets(head, i)), default=0), bound) for i in range(n))
+        return [once(("sum", peak), lambda: range(peak + 1)) for peak in at_each]
+
+    settle("tokens", _tokens_at(program))
+    settle("positions", [frozenset({i}) for i in range(n)])
+    settle("ones", [frozenset({1})] * n)
     for variable in program.variables:
         if variable.constant is not None:
-            if variable.numerical:
-                peaks[variable.name] = [variable.constant] * program.max_len
-            settle(variable.name, {variable.constant})
+            settle(variable.name, [frozenset({variable.constant})] * n)
     for embedding in program.embeddings:
-        settle(embedding.name, {embedding.table[token] for token in domains["tokens"]})
+        table = embedding.table
+        settle(embedding.name, [once((embedding.name, t), lambda: {table[x] for x in t}) for t in domains["tokens"]])
     for layer in program.layers:
         for head in layer.attention:
-            settle(head.name, domains[head.value])
+            settle(head.name, read(head))
         for head in layer.numerical_attention:
             settle(head.name, summed(head))
         for mlp in layer.mlps:
-            pairs = ((a, a) for a in domains[mlp.first]) if mlp.first == mlp.second else (
-                (a, b) for a in domains[mlp.first] for b in domains[mlp.second])
-            settle(mlp.name, {mlp.table[a][b] for a, b in pairs})
+            grid = mlp.table
+            settle(mlp.name, [once((mlp.name, a, b), lambda: {grid[x][x] for x in a} if mlp.first == mlp.second else
+                                   {grid[x][y] for x in a for y in b})
+                              for a, b in zip(domains[mlp.first], domains[mlp.second])])
         for mlp in layer.numerical_mlps:
-            settle(mlp.name, {mlp.table[min(x, len(mlp.table) - 1)] for x in domains[mlp.source]})
+            line, last = mlp.table, len(mlp.table) - 1
+            settle(mlp.name, [once((mlp.name, x), lambda: {line[min(v, last)] for v in x})
+                              for x in domains[mlp.source]])
     names = [variable.name for variable in program.variables]
-    return {name: sorted(domains[name]) for name in (names if "tokens" in names else ["tokens", *names])}
+    return {name: domains[name] for name in (names if "tokens" in names else ["tokens", *names])}
+
+
+def seen_target(head: CategoricalAttention | NumericalAttention,
+                at: dict[str, list[frozenset[int]]]) -> Callable[[int, int], int | None]:
+    """seen(q, t): the key value t that a query of value q looks for, or None where that reads as
+    no match, by the values at each position `at` (`position_domains`): no key a query of value q
+    sees (j <= i where it occurs, when causal) may hold t, or, for a head that copies, only the
+    key at position 0, which it reads when none matches."""
+    first: dict[int, int] = {}  # key value -> the first position that may hold it
+    for j, values in enumerate(at[head.key]):
+        if j > 0 or isinstance(head, NumericalAttention):
+            for value in values:
+                first.setdefault(value, j)
+    last = {q: i for i, values in enumerate(at[head.query]) for q in values}
+    return lambda q, t: t if t in first and (not head.causal or first[t] <= last[q]) else None

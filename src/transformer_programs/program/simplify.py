@@ -31,7 +31,10 @@ from .ir import (
     Rules,
     classifier_reads,
     live_variables,
+    position_domains,
+    seen_target,
     value_domains,
+    values_anywhere,
 )
 
 
@@ -164,12 +167,12 @@ def _renamed(component, names: dict[str, str]):
     return replace(component, **changes)
 
 
-def _behaviour(component, domains: dict[str, list[int]]) -> tuple:
+def _behaviour(component, at: dict[str, list[frozenset[int]]], domains: dict[str, list[int]]) -> tuple:
     """What a part computes on the values its inputs can take: equal for parts that always agree."""
     kind = type(component).__name__
     if isinstance(component, (CategoricalAttention, NumericalAttention)):
-        keys = set(domains[component.key])
-        targets = tuple(t if t in keys else None for t in (component.predicate[q] for q in domains[component.query]))
+        seen = seen_target(component, at)
+        targets = tuple(seen(q, component.predicate[q]) for q in domains[component.query])
         return kind, component.query, component.key, component.value, component.causal, targets
     if isinstance(component, CategoricalMLP):
         pairs = tuple(component.table[a][b] for a in domains[component.first] for b in domains[component.second])
@@ -183,14 +186,15 @@ def merge_duplicates(program: Program) -> Program:
     same outputs on every value its inputs can take) is read through the earlier one instead, so
     only the classifier may still read it."""
     program = copy.deepcopy(program)
-    domains = value_domains(program)
+    at = position_domains(program)
+    domains = values_anywhere(at)
     names: dict[str, str] = {}
     seen: dict[tuple, str] = {}
     for layer in program.layers:
         for group in (layer.attention, layer.numerical_attention, layer.mlps, layer.numerical_mlps):
             for n, component in enumerate(group):
                 component = group[n] = _renamed(component, names)
-                key = _behaviour(component, domains)
+                key = _behaviour(component, at, domains)
                 if key in seen:
                     names[component.name] = seen[key]
                 else:
