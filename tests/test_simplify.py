@@ -304,16 +304,22 @@ def test_targets_a_query_cannot_see_print_as_the_shift_they_break(tmp_path: Path
 
 
 def test_a_program_defined_on_an_input_space_has_its_tokens_where_the_space_puts_them(tmp_path: Path) -> None:
-    """'<s>' only at position 0, so a head that copies from the '<s>' key reads position 0."""
+    """'<s>' only at position 0, so a head that copies from the '<s>' key reads position 0, and a
+    table of token and position that is the position but for '<s>' after position 0 is the position."""
     space = InputSpace(("a", "b"), 1, MAX_LEN - 2, True)
     bos = CategoricalAttention("attn_0_0", "tokens", "tokens", "positions", [VOCAB.index("<s>")] * D, False)
-    program = hand_built([bos], {"attn_0_0": rows(0, 1, 2, 3, 1, 2, 3, 1)}, {"attn_0_0": "position"})
+    position = [[7 if t == VOCAB.index("<s>") and p > 0 else p for p in range(D)] for t in range(D)]
+    mlp = CategoricalMLP("mlp_0_0", "tokens", "positions", position)
+    reads = {"attn_0_0": rows(0, 1, 2, 3, 1, 2, 3, 1), "mlp_0_0": rows(1, 2, 3, 1, 2, 3, 1, 2)}
+    program = hand_built([bos, mlp], reads, {"attn_0_0": "position", "mlp_0_0": "position"})
     program.input_vocab = [*VOCAB[:-1], "</s>"]
     program = replace(program, input_space=space)
     ids = [{program.input_vocab.index(token) for token in tokens} for tokens in
            [["<s>"], ["a", "b"], ["a", "b", "</s>"], ["a", "b", "</s>"], ["a", "b", "</s>"], ["</s>"]]]
     assert position_domains(program)["tokens"] == ids
-    assert "attn_0_0_outputs = [positions[0]] * len(tokens)  # no key ever matches" in generate(program)
+    code = generate(program)
+    assert "attn_0_0_outputs = [positions[0]] * len(tokens)  # no key ever matches" in code
+    assert "mlp_0_0_outputs = list(positions)" in code
     same_predictions(program, program, tmp_path, every_input(program, space))
 
 

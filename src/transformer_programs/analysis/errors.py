@@ -23,9 +23,10 @@ from ..program.ir import (
     Program,
     classifier_reads,
     component_reads,
+    one_input_function,
+    position_domains,
     value_domains,
 )
-from ..program.classifier_forms import one_input_function
 from .trace import Trace, head_patterns, show, trace
 
 
@@ -102,7 +103,7 @@ def _branch(program: Program, name: str, trace: dict, patterns: dict, valid: np.
         read = f"reads position {keys[0]}" if found else "nothing matches, reads position 0"
         return f"query {part.query}={value(part.query)} looks for {part.key}={looked_for}; {read}: {value(name)}"
     if isinstance(part, CategoricalMLP):
-        alone = one_input_function(program, part, value_domains(program))
+        alone = one_input_function(part, position_domains(program))
         inputs = [alone[0]] if alone is not None else [part.first, part.second]
         return ", ".join(f"{source}={value(source)}" for source in inputs) + f" -> {value(name)}"
     if isinstance(part, NumericalMLP):

@@ -15,7 +15,19 @@ import numpy as np
 
 from .fit_points import PointFitter
 from .interpret import classify, joint_keys, traces
-from .ir import CategoricalMLP, Classifier, NumericalMLP, Program, Rules, classifier_reads, component_reads, value_domains
+from .ir import (
+    CategoricalMLP,
+    Classifier,
+    NumericalMLP,
+    Program,
+    Rules,
+    classifier_reads,
+    component_reads,
+    one_input_function,
+    position_domains,
+    value_domains,
+    values_anywhere,
+)
 
 MAX_RULE_STATES = 250_000  # joint values of the classifier's reads a rules table may be computed from
 
@@ -178,33 +190,15 @@ def _folded(classifier: Classifier, constants: dict[str, int]) -> Classifier:
 MAX_ABSORBED_VALUES = 64  # a count becomes a table of points per value only up to this many values
 
 
-def one_input_function(program: Program, component, domains: dict[str, list[int]]) -> tuple[str, dict] | None:
-    """(source, {source value: output}) where a table's output depends on one variable only."""
-    if isinstance(component, NumericalMLP):
-        last = len(component.table) - 1
-        return component.source, {x: component.table[min(x, last)] for x in domains[component.source]}
-    if not isinstance(component, CategoricalMLP):
-        return None
-    if component.first == component.second:
-        return component.first, {x: component.table[x][x] for x in domains[component.first]}
-    for source, position in ((component.first, 0), (component.second, 1)):
-        outputs: dict[int, set[int]] = {}
-        for a in domains[component.first]:
-            for b in domains[component.second]:
-                outputs.setdefault((a, b)[position], set()).add(component.table[a][b])
-        if all(len(values) == 1 for values in outputs.values()):
-            return source, {x: values.pop() for x, values in outputs.items()}
-    return None
-
-
 def _absorbed(program: Program, classifier: Classifier) -> Classifier:
     """Integer points with each read that a table computes from one other variable folded into
     that variable's points (exact: integer sums), so the table need not be computed at all."""
-    domains = value_domains(program)
+    at = position_domains(program)
+    domains = values_anywhere(at)
     producers = {c.name: c for layer in program.layers for c in layer.components()}
     size = len(classifier.bias)
     for name in classifier_reads(replace(program, classifier=classifier)):
-        found = one_input_function(program, producers[name], domains) if name in producers else None
+        found = one_input_function(producers[name], at) if name in producers else None
         if found is None or len(domains[found[0]]) > MAX_ABSORBED_VALUES:
             continue
         source, function = found
@@ -264,11 +258,12 @@ def _rounded_points(program: Program, same: Callable[[Classifier], bool]) -> Cla
 def _table_sources(program: Program) -> dict[str, str]:
     """{read: source} for each classifier read that a table computes from one other variable of
     at most MAX_ABSORBED_VALUES values: points may be given to the source's values instead."""
-    domains = value_domains(program)
+    at = position_domains(program)
+    domains = values_anywhere(at)
     producers = {c.name: c for layer in program.layers for c in layer.components()}
     sources = {}
     for name in classifier_reads(program):
-        found = one_input_function(program, producers[name], domains) if name in producers else None
+        found = one_input_function(producers[name], at) if name in producers else None
         if found is not None and len(domains[found[0]]) <= MAX_ABSORBED_VALUES and len(domains[found[0]]) > 1:
             sources[name] = found[0]
     return sources

@@ -39,6 +39,8 @@ from .ir import (
     Rules,
     classifier_reads,
     component_reads,
+    one_input_function,
+    pairs_anywhere,
     position_domains,
     seen_target,
     values_anywhere,
@@ -189,17 +191,12 @@ class _Writer:
         return f"[{name}.get(x, {default}) for x in {x}]"
 
     def mlp(self, mlp: CategoricalMLP) -> list[str]:
-        a_values, b_values = self.domains[mlp.first], self.domains[mlp.second]
-        out = f"    {_list_name(mlp.name)} = "
-        if mlp.first == mlp.second:
-            return [out + self.one_input(mlp.name, mlp.first, {a: repr(mlp.table[a][a]) for a in a_values})]
-        pairs = {(a, b): mlp.table[a][b] for a in a_values for b in b_values}
-        for source, position in ((mlp.first, 0), (mlp.second, 1)):
-            by_input: dict[int, set[int]] = {}
-            for pair, output in pairs.items():
-                by_input.setdefault(pair[position], set()).add(output)
-            if all(len(outputs) == 1 for outputs in by_input.values()):  # ignores the other input
-                return [out + self.one_input(mlp.name, source, {v: repr(o.pop()) for v, o in by_input.items()})]
+        found = one_input_function(mlp, self.at)
+        if found is not None:  # it ignores the other input
+            source, outputs = found
+            code = self.one_input(mlp.name, source, {v: repr(output) for v, output in outputs.items()})
+            return [f"    {_list_name(mlp.name)} = {code}"]
+        pairs = {(a, b): mlp.table[a][b] for a, b in pairs_anywhere(self.at, mlp.first, mlp.second)}
         default = Counter(pairs.values()).most_common(1)[0][0]
         name = mlp.name.upper()
         entries = [

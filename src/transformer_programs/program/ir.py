@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from itertools import accumulate
+from itertools import accumulate, product
 
 from ..tasks.base import InputSpace
 from ..vocab import BOS, EOS
@@ -228,6 +228,33 @@ def value_domains(program: Program) -> dict[str, list[int]]:
 def values_anywhere(at: dict[str, list[frozenset[int]]]) -> dict[str, list[int]]:
     """For each variable, the sorted values it may take at some position."""
     return {name: sorted(set().union(*set(at_each))) for name, at_each in at.items()}
+
+
+def pairs_anywhere(at: dict[str, list[frozenset[int]]], first: str, second: str) -> list[tuple[int, int]]:
+    """The sorted pairs of values two variables may take at one position (a pair per value when
+    they are one variable)."""
+    pairs: set[tuple[int, int]] = set()
+    for firsts, seconds in set(zip(at[first], at[second])):
+        pairs.update(((a, a) for a in firsts) if first == second else product(firsts, seconds))
+    return sorted(pairs)
+
+
+def one_input_function(component, at: dict[str, list[frozenset[int]]]) -> tuple[str, dict[int, int]] | None:
+    """(source, {source value: output}) where a table's output depends on one variable only, over
+    the values its inputs may take together (`position_domains`)."""
+    if isinstance(component, NumericalMLP):
+        last = len(component.table) - 1
+        return component.source, {x: component.table[min(x, last)] for x in values_anywhere(at)[component.source]}
+    if not isinstance(component, CategoricalMLP):
+        return None
+    pairs = pairs_anywhere(at, component.first, component.second)
+    for source, position in ((component.first, 0), (component.second, 1)):
+        outputs: dict[int, set[int]] = {}
+        for a, b in pairs:
+            outputs.setdefault((a, b)[position], set()).add(component.table[a][b])
+        if all(len(values) == 1 for values in outputs.values()):
+            return source, {x: values.pop() for x, values in outputs.items()}
+    return None
 
 
 def position_domains(program: Program) -> dict[str, list[frozenset[int]]]:

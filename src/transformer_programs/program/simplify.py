@@ -31,6 +31,7 @@ from .ir import (
     Rules,
     classifier_reads,
     live_variables,
+    pairs_anywhere,
     position_domains,
     seen_target,
     value_domains,
@@ -175,7 +176,7 @@ def _behaviour(component, at: dict[str, list[frozenset[int]]], domains: dict[str
         targets = tuple(seen(q, component.predicate[q]) for q in domains[component.query])
         return kind, component.query, component.key, component.value, component.causal, targets
     if isinstance(component, CategoricalMLP):
-        pairs = tuple(component.table[a][b] for a in domains[component.first] for b in domains[component.second])
+        pairs = tuple(component.table[a][b] for a, b in pairs_anywhere(at, component.first, component.second))
         return kind, component.first, component.second, pairs
     last = len(component.table) - 1
     return kind, component.source, tuple(component.table[min(x, last)] for x in domains[component.source])
