@@ -11,6 +11,7 @@ import pytest
 
 from test_program import CASES, build, inputs_for, padded
 from transformer_programs.program import generate, run_batch, simplify, verify
+from transformer_programs.program.domains import position_domains, value_domains
 from transformer_programs.program.interpret import traces
 from transformer_programs.program.ir import (
     CategoricalAttention,
@@ -21,8 +22,6 @@ from transformer_programs.program.ir import (
     Program,
     Rules,
     Variable,
-    position_domains,
-    value_domains,
 )
 from transformer_programs.program.simplify import encode_space, fold_constant_reads, fold_constants, remove_dead
 from transformer_programs.program.verify import load_program

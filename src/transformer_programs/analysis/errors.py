@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..program.domains import one_input_function, position_domains, value_domains
 from ..program.interpret import classify, matches, run_batch
 from ..program.ir import (
     CategoricalAttention,
@@ -23,9 +24,6 @@ from ..program.ir import (
     Program,
     classifier_reads,
     component_reads,
-    one_input_function,
-    position_domains,
-    value_domains,
 )
 from .trace import Trace, head_patterns, show, trace
 

@@ -8,7 +8,8 @@ from collections import Counter
 
 import numpy as np
 
-from ..program.ir import Classifier, Program, value_domains
+from ..program.domains import value_domains
+from ..program.ir import Classifier, Program
 from .trace import show
 
 WORDS_PER_VALUE = 10

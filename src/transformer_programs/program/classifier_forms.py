@@ -13,6 +13,7 @@ from itertools import product
 
 import numpy as np
 
+from .domains import one_input_function, position_domains, value_domains, values_anywhere
 from .fit_points import PointFitter
 from .interpret import classify, joint_keys, traces
 from .ir import (
@@ -23,10 +24,6 @@ from .ir import (
     Rules,
     classifier_reads,
     component_reads,
-    one_input_function,
-    position_domains,
-    value_domains,
-    values_anywhere,
 )
 
 MAX_RULE_STATES = 250_000  # joint values of the classifier's reads a rules table may be computed from

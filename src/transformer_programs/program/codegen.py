@@ -11,6 +11,13 @@ from __future__ import annotations
 from collections import Counter
 
 from ..vocab import BOS, EOS, PAD
+from .domains import (
+    one_input_function,
+    pairs_anywhere,
+    position_domains,
+    seen_target,
+    values_anywhere,
+)
 from .templates import (
     ABOUT,
     CHECK_ANY,
@@ -39,11 +46,6 @@ from .ir import (
     Rules,
     classifier_reads,
     component_reads,
-    one_input_function,
-    pairs_anywhere,
-    position_domains,
-    seen_target,
-    values_anywhere,
 )
 from .weights_code import weights_lines
 

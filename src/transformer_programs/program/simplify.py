@@ -21,6 +21,7 @@ import numpy as np
 from ..tasks.base import InputSpace
 from .classifier_forms import as_points, as_rules
 from .codegen import generate
+from .domains import pairs_anywhere, position_domains, seen_target, value_domains, values_anywhere
 from .interpret import CHUNK, run_batch, traces
 from .ir import (
     CategoricalAttention,
@@ -31,11 +32,6 @@ from .ir import (
     Rules,
     classifier_reads,
     live_variables,
-    pairs_anywhere,
-    position_domains,
-    seen_target,
-    value_domains,
-    values_anywhere,
 )
 
 
