@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from transformer_programs.program import fit_points
-from transformer_programs.program.classifier_forms import _joint_states, _state_trace
+from transformer_programs.program.classifier_forms import _joint_states, _state_trace, point_rows
 from transformer_programs.program.codegen import generate
 from transformer_programs.program.decompile import MAX_EXHAUSTIVE, run_program
 from transformer_programs.program.domains import value_domains
@@ -60,8 +60,7 @@ def main() -> None:
     reads = [name for name in states.names if name in classifier_reads(program)]
     print(f"{args.run}: the classifier's {len(reads)} reads take {len(states.labels):,} joint values")
     fit_points.MAX_FIT_STATES, fit_points.LP_SECONDS = len(states.labels), args.lp_seconds
-    domains = value_domains(program)
-    rows = {v.name: max(domains[v.name][-1] + 1, (v.bound or 0) + 1 if v.numerical else program.d) for v in program.variables}
+    rows = point_rows(program, value_domains(program))
 
     def same(points: Classifier) -> bool:
         return bool((classify(replace(program, classifier=points), trace)[:, 0] == states.labels).all())

@@ -266,6 +266,12 @@ def _table_sources(program: Program) -> dict[str, str]:
     return sources
 
 
+def point_rows(program: Program, domains: dict[str, list[int]]) -> dict[str, int]:
+    """The size of each variable's table of points: every value it may take (`domains`), and
+    every count up to its bound or every categorical value."""
+    return {v.name: max(domains[v.name][-1] + 1, (v.bound or 0) + 1 if v.numerical else program.d) for v in program.variables}
+
+
 def _refitted_points(program: Program, states: _States, sources: dict[str, str],
                      same: Callable[[Classifier], bool]) -> Classifier | None:
     """Points refitted on the joint values (fit_points), each table's read replaced by its source,
@@ -278,7 +284,7 @@ def _refitted_points(program: Program, states: _States, sources: dict[str, str],
     reads = [name for name in states.names if name in read]
     reads = list(dict.fromkeys(sources.get(name, name) for name in reads))
     linear = {name for name in reads if name in program.classifier.numerical and name not in sources.values()}
-    rows = {v.name: max(domains[v.name][-1] + 1, (v.bound or 0) + 1 if v.numerical else program.d) for v in program.variables}
+    rows = point_rows(program, domains)
     fitter = PointFitter(states.names, states.values, states.labels, len(program.classifier.bias), rows, same)
     if not fitter.feasible(reads, linear):
         return None

@@ -37,7 +37,12 @@ def value_domains(program: Program) -> dict[str, list[int]]:
 
 def values_anywhere(at: dict[str, list[frozenset[int]]]) -> dict[str, list[int]]:
     """For each variable, the sorted values it may take at some position."""
-    return {name: sorted(set().union(*set(at_each))) for name, at_each in at.items()}
+    return {name: _anywhere(at_each) for name, at_each in at.items()}
+
+
+def _anywhere(at_each: list[frozenset[int]]) -> list[int]:
+    """The sorted values of one variable over every position (equal positions' sets are shared)."""
+    return sorted(set().union(*set(at_each)))
 
 
 def pairs_anywhere(at: dict[str, list[frozenset[int]]], first: str, second: str) -> list[tuple[int, int]]:
@@ -54,7 +59,7 @@ def one_input_function(component, at: dict[str, list[frozenset[int]]]) -> tuple[
     the values its inputs may take together (`position_domains`)."""
     if isinstance(component, NumericalMLP):
         last = len(component.table) - 1
-        return component.source, {x: component.table[min(x, last)] for x in values_anywhere(at)[component.source]}
+        return component.source, {x: component.table[min(x, last)] for x in _anywhere(at[component.source])}
     if not isinstance(component, CategoricalMLP):
         return None
     pairs = pairs_anywhere(at, component.first, component.second)
@@ -98,14 +103,14 @@ def position_domains(program: Program) -> dict[str, list[frozenset[int]]]:
             at_each = [once(("known", name, values), lambda: values & exact) for values in at_each]
         domains[name] = at_each
 
-    def targets(head, i: int) -> set[int]:
-        """The key values head looks for at query position i."""
-        return {head.predicate[q] for q in domains[head.query][i]}
+    def targets(head) -> list[set[int]]:
+        """The key values head looks for, at each query position."""
+        return [{head.predicate[q] for q in queries} for queries in domains[head.query]]
 
     def read(head: CategoricalAttention) -> list[frozenset[int]]:
         """The values head can copy, at each query position (sets of positions as bitmasks)."""
-        keys, values = domains[head.key], domains[head.value]
-        looked_for = set().union(*(targets(head, i) for i in range(n)))
+        keys, values, wanted = domains[head.key], domains[head.value], targets(head)
+        looked_for = set().union(*wanted)
         matching = {t: sum(1 << j for j in range(n) if t in keys[j]) for t in looked_for}
         certain = {t: sum(1 << j for j in range(n) if keys[j] == {t}) for t in looked_for}
         at_each = []
@@ -113,7 +118,7 @@ def position_domains(program: Program) -> dict[str, list[frozenset[int]]]:
             upto_i = (1 << (i + 1)) - 1
             window = upto_i if head.causal else (1 << n) - 1
             read_from = 0
-            for target in targets(head, i):
+            for target in wanted[i]:
                 sure = certain[target] & upto_i  # positions <= i exist, so these keys surely match
                 if sure:  # the nearest, at distance `reach`, bounds how far the head reads
                     reach = i - (sure.bit_length() - 1)
@@ -126,12 +131,13 @@ def position_domains(program: Program) -> dict[str, list[frozenset[int]]]:
     def summed(head: NumericalAttention) -> list[frozenset[int]]:
         """0..the head's peak, at each query position."""
         peaks = [max(values, default=0) for values in domains[head.value]]
+        wanted = targets(head)
         sums = {}
-        for target in set().union(*(targets(head, i) for i in range(n))):
+        for target in set().union(*wanted):
             matched = [peak if target in keys else 0 for peak, keys in zip(peaks, domains[head.key])]
             sums[target] = list(accumulate(matched)) if head.causal else [sum(matched)] * n
         bound = program.variable(head.name).bound
-        at_each = (min(max((sums[t][i] for t in targets(head, i)), default=0), bound) for i in range(n))
+        at_each = (min(max((sums[t][i] for t in wanted[i]), default=0), bound) for i in range(n))
         return [once(("sum", peak), lambda: range(peak + 1)) for peak in at_each]
 
     settle("tokens", _tokens_at(program))
