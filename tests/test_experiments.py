@@ -13,6 +13,7 @@ import pytest
 from transformer_programs import cli, runio
 from transformer_programs.config import TrainConfig
 from transformer_programs.experiments import report
+from transformer_programs.experiments.ledger import Ledger, off_protocol, sweep_experiment
 from transformer_programs.experiments.runner import Trial, cpus_per_trial, run_trials
 from transformer_programs.experiments.sweep import best_configuration, grid_trials, run_sweep
 from transformer_programs.runs import load_run
@@ -73,9 +74,10 @@ def test_best_configuration_prefers_smaller_model_on_ties():
 def test_tiny_sweep_end_to_end(ray_session, tmp_path, capsys):
     out = tmp_path / "sweep"
     args = ["sweep", "hist", "--layers", "1", "--heads", "2,4", "--mlps", "2", "--seeds", "2", *TINY,
-            "--out", str(out)]
+            "--out", str(out), "--ledger", str(tmp_path / "results")]
     code, stdout, _ = tprog(capsys, *args)
     assert code == 0, stdout
+    assert len(Ledger(tmp_path / "results").records("extended")) == 4  # one layer: not the paper's grid
     rows = read_csv(out / "trials.csv")
     assert list(rows[0]) == SWEEP_COLUMNS
     assert sorted((r["heads"], r["seed"]) for r in rows) == [("2", "0"), ("2", "1"), ("4", "0"), ("4", "1")]
@@ -127,6 +129,39 @@ def test_interrupted_sweep_resumes_without_repeating_trials(ray_session, tmp_pat
         run_sweep(replace(base, epochs=3), *grid, out, quiet=True)
 
 
+def test_the_ledger_skips_what_it_holds_whichever_directory_ran_it(ray_session, tmp_path):
+    ledger = Ledger(tmp_path / "results")
+    base = TrainConfig(task="hist", epochs=2, n_examples=300)
+    grid = ([2], [4], [2], 3)
+    run_sweep(base, *grid, tmp_path / "first", quiet=True, max_trials=2, ledger=ledger)
+    first = ledger.records()
+    assert [(r["experiment"], r["task"], r["layers"], r["heads"], r["mlps"], r["seed"]) for r in first] == [
+        ("grid", "hist", 2, 4, 2, 0), ("grid", "hist", 2, 4, 2, 1)]
+    for record in first:  # what a protocol's table needs, beside what identifies the trial
+        assert 0 <= record["test_accuracy"] <= 1 and record["epochs"] == 2 and 1 <= record["best_epoch"] <= 2
+        assert record["program_lines"] > 20 and len(record["model_sha256"]) == 64 and record["seconds"] > 0
+        assert record["off_protocol"] == {"epochs": 2, "n_examples": 300} and record["version"] == "0.1.0"
+    # Another machine, another sweep directory, the same ledger: only the third seed trains.
+    rows = run_sweep(base, *grid, tmp_path / "second", quiet=True, ledger=ledger)
+    assert [r["status"] for r in rows] == ["ok"] * 3
+    assert sorted(p.name for p in (tmp_path / "second" / "trials").iterdir()) == ["hist-L2-H4-M2-s2"]
+    assert len(ledger.records()) == 3 and ledger.records()[:2] == first  # none counted twice
+    # A trial with other settings is another record; a broken record is named, not read as done.
+    assert ledger.find("grid", "hist", "hist-L2-H4-M2-s0", grid_trials(replace(base, epochs=3), *grid)[0].config) is None
+    broken = sorted((tmp_path / "results").glob("**/*.json"))[0]
+    broken.write_text('{"experiment": "grid"')
+    with pytest.raises(ValueError, match=f"{broken.name} is not a valid ledger record.*delete it"):
+        ledger.records()
+
+
+def test_grid_records_are_the_papers_configurations_and_protocol_settings_are_named():
+    paper = TrainConfig(task="sort", layers=3, heads_cat=4, heads_num=4, mlps_cat=2, mlps_num=2).resolved()
+    assert sweep_experiment(3, 8, 4, paper) == "grid" and off_protocol(paper) == {}
+    assert sweep_experiment(4, 16, 8, replace(paper, layers=4, heads_cat=8, heads_num=8, mlps_cat=4, mlps_num=4)) == "extended"
+    assert sweep_experiment(3, 8, 4, replace(paper, heads_cat=8, heads_num=0, mlps_cat=4, mlps_num=0)) == "extended"
+    assert off_protocol(replace(paper, epochs=7, lr=0.1)) == {"epochs": 7, "lr": 0.1}
+
+
 def test_failing_trial_is_recorded_and_others_finish(ray_session, tmp_path):
     good = grid_trials(TrainConfig(task="hist", epochs=2, n_examples=300), [1], [2], [2], seeds=2)
     broken = replace(good[0].config, extra={"no_such_setting": 1})  # the program model rejects it
@@ -151,7 +186,7 @@ def test_tiny_length_generalization(ray_session, tmp_path, capsys):
 
     out = tmp_path / "length"
     code, stdout, err = tprog(capsys, "lengthgen", "hist,dyck1", "--train-max", "4,5", "--test-extra", "2",
-                              "--seeds", "1", *TINY, "--out", str(out))
+                              "--seeds", "1", *TINY, "--out", str(out), "--no-ledger")
     assert code == 0, (stdout, err)
     rows = {(r["task"], r["n"]): r for r in read_csv(out / "results.csv")}
     assert set(rows) == {("hist", "4"), ("hist", "5"), ("dyck1", "4"), ("dyck1", "5")}

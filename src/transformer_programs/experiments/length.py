@@ -11,7 +11,8 @@ from .. import runio
 from ..arguments import train_config
 from ..config import TrainConfig, task_spec
 from . import report
-from .runner import Trial, add_experiment_arguments, int_list, run_command, run_trials
+from .ledger import Ledger
+from .runner import Trial, add_experiment_arguments, int_list, ledger_of, run_command, run_trials
 
 TABLE, SUMMARY, PLOT = "results.csv", "summary.md", "length_generalization.png"
 KEYS = ("task", "n")
@@ -66,7 +67,7 @@ def length_trials(
         config = replace(base, task=task, seed=seed, train_lengths=train_lengths, test_lengths=test_lengths).resolved()
         check_room(config)
         labels = dict(task=task, n=n, train_lengths="%d-%d" % train_lengths, test_lengths="%d-%d" % test_lengths, seed=seed)
-        trials.append(Trial(f"{task}-n{n}-s{seed}", labels, config))
+        trials.append(Trial(f"{task}-n{n}-s{seed}", labels, config, "lengthgen"))
     return trials
 
 
@@ -116,12 +117,14 @@ def run_lengthgen(
     address: str | None = None,
     quiet: bool = False,
     max_trials: int | None = None,
+    ledger: Ledger | None = None,
 ) -> list[dict]:
     """Run (or resume) a length-generalization study into `out`: results.csv, summary.md and
-    length_generalization.png."""
+    length_generalization.png; each finished trial into `ledger`, where a trial it holds is not
+    run again."""
     out = Path(out)
     trials = length_trials(base, tasks, train_max, test_extra, seeds)
-    rows = run_trials(out, "lengthgen", trials, TABLE, address, quiet, max_trials)
+    rows = run_trials(out, "lengthgen", trials, TABLE, address, quiet, max_trials, ledger)
     title = f"Length generalization ({base.model}): {', '.join(tasks)}, {seeds} seeds"
     runio.atomic_write_text(out / SUMMARY, length_markdown(rows, trials, title))
     plot_length(rows, out / PLOT, title)
@@ -151,6 +154,7 @@ def cmd_lengthgen(args: argparse.Namespace) -> int:
     base = train_config(args, tasks[0])
 
     def run() -> list[dict]:
-        return run_lengthgen(base, tasks, train_max, args.test_extra, args.seeds, out, args.address, args.quiet)
+        return run_lengthgen(base, tasks, train_max, args.test_extra, args.seeds, out, args.address, args.quiet,
+                             ledger=ledger_of(args))
 
     return run_command(run, len(tasks) * len(train_max) * args.seeds, out, SUMMARY)

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from .. import runio
 from ..arguments import add_train_arguments
 from ..config import TrainConfig
+from .ledger import Ledger, make_record
 
 RESULT_COLUMNS = ("status", "val_accuracy", "test_accuracy", "train_accuracy", "seconds", "error")
 NUMERIC_RESULTS = ("val_accuracy", "test_accuracy", "train_accuracy", "seconds")
@@ -36,6 +37,7 @@ class Trial:
     name: str  # directory under OUT/trials and the key of its table row
     labels: dict[str, Any]  # the columns that identify the trial (task, layers, seed, ...)
     config: TrainConfig
+    experiment: str | None = None  # its kind in the results ledger (grid, extended, lengthgen), if any
 
 
 def one_line(error: BaseException) -> str:
@@ -57,7 +59,25 @@ def run_trial(params: dict, trials: dict[str, tuple[TrainConfig, str]]) -> dict:
         runio.atomic_write_text(Path(run_dir) / "error.txt", traceback.format_exc())
         return {"status": "failed", "error": one_line(err), "seconds": time.perf_counter() - started}
     metrics = {f"{split}_accuracy": results[split]["accuracy"] for split in ("train", "val", "test")}
-    return {"status": "ok", "error": "", "seconds": time.perf_counter() - started, **metrics}
+    seconds = time.perf_counter() - started
+    facts = _run_facts(Path(run_dir), results, config.model == "program")
+    return {"status": "ok", "error": "", "seconds": seconds, **metrics, **facts}
+
+
+def _run_facts(run_dir: Path, results: dict, is_program: bool) -> dict:
+    """What the ledger keeps beside a trial's accuracy: epochs run and kept, the model's hash, and
+    the length of its simplified program (generated, not verified: a few seconds, not minutes)."""
+    from ..program.decompile import simplified_lines
+    from ..runs import model_digest
+
+    facts = {"epochs": results["epochs"], "best_epoch": results["selected_epoch"], "model_sha256": model_digest(run_dir)}
+    if not is_program:
+        return facts
+    try:
+        facts["program_lines"] = simplified_lines(run_dir)
+    except Exception as err:  # a trained trial is kept; the record says why it has no length
+        facts["program_error"] = one_line(err)
+    return facts
 
 
 def _row(trial: Trial, results: dict) -> dict:
@@ -119,19 +139,36 @@ def _difference(saved: dict, plan: dict) -> str:
     return "another plan"
 
 
-class _Recorder:
-    """Driver-side Tune callback target: adds each finished trial to the table as it finishes."""
+def ledger_rows(ledger: Ledger | None, trials: list[Trial]) -> dict[str, dict]:
+    """Table rows of the trials the ledger already holds, by trial name."""
+    rows = {}
+    for trial in trials if ledger is not None else []:
+        if trial.experiment:
+            record = ledger.find(trial.experiment, trial.config.task, trial.name, trial.config)
+            if record is not None:
+                rows[trial.name] = _row(trial, {"status": "ok", "error": "", **record})
+    return rows
 
-    def __init__(self, path: Path, trials: list[Trial], rows: dict[str, dict], quiet: bool, done: int):
-        self.path, self.trials, self.rows = path, trials, rows
+
+class _Recorder:
+    """Driver-side Tune callback target: adds each finished trial to the table (and its record to
+    the ledger) as it finishes."""
+
+    def __init__(self, path: Path, trials: list[Trial], rows: dict[str, dict], quiet: bool, done: int,
+                 ledger: Ledger | None = None):
+        self.path, self.trials, self.rows, self.ledger = path, trials, rows, ledger
         self.by_name = {trial.name: trial for trial in trials}
         disable = quiet or not sys.stderr.isatty()
         self.bar = tqdm(total=len(trials), initial=done, desc="trials", disable=disable)
 
     def record(self, name: str, results: dict) -> None:
-        """Add (or replace) one trial's row, rewrite the table atomically, update the progress."""
-        self.rows[name] = _row(self.by_name[name], results)
+        """Add (or replace) one trial's row, rewrite the table atomically, add a finished trial's
+        record to the ledger, update the progress."""
+        trial = self.by_name[name]
+        self.rows[name] = _row(trial, results)
         self.write()
+        if self.ledger is not None and trial.experiment and results.get("status") == "ok":
+            self.ledger.add(make_record(trial.experiment, name, trial.labels, trial.config, results))
         self.bar.update(1)
         ok = [row for row in self.rows.values() if row["status"] == "ok"]
         if ok:
@@ -186,20 +223,24 @@ def run_trials(
     address: str | None = None,
     quiet: bool = False,
     max_trials: int | None = None,
+    ledger: Ledger | None = None,
 ) -> list[dict]:
-    """Run every trial not yet recorded as finished in OUT/`table`; return the table's rows.
+    """Run every trial not yet recorded as finished in OUT/`table` or in `ledger`; return the
+    table's rows.
 
     Each trial trains into OUT/trials/NAME (resuming a half-trained one) on one thread; rows are
     written, atomically, as trials finish, so a killed experiment rerun with the same command
     loses no finished trial. Failed trials are recorded with their error and tried again on the
-    next run. `max_trials` stops after launching that many (tests use it to simulate a kill).
+    next run. Each finished trial also goes to `ledger`, and a trial the ledger holds is not run
+    again, whichever directory ran it. `max_trials` stops after launching that many (tests use it
+    to simulate a kill).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     check_plan(out, kind, trials)
-    rows = read_table(out / table, trials)
+    rows = {**read_table(out / table, trials), **ledger_rows(ledger, trials)}
     pending = [t for t in trials if rows.get(t.name, {}).get("status") != "ok"][:max_trials]
-    recorder = _Recorder(out / table, trials, rows, quiet, done=len(trials) - len(pending))
+    recorder = _Recorder(out / table, trials, rows, quiet, len(trials) - len(pending), ledger)
     recorder.write()
     if pending:
         _fit(out, pending, recorder, address)
@@ -282,6 +323,15 @@ def run_command(run: Callable[[], list[dict]], total: int, out: Path, summary: s
     return 0
 
 
+def ledger_of(args) -> Ledger | None:
+    """The ledger the flags name, or None under --no-ledger."""
+    if args.no_ledger:
+        return None
+    if not args.ledger.strip():
+        raise ValueError("--ledger needs a directory (default: results); use --no-ledger to keep no records")
+    return Ledger(Path(args.ledger))
+
+
 def add_experiment_arguments(parser, out_help: str) -> None:
     """The flags every Ray experiment shares: seeds, output directory, cluster, training flags."""
 
@@ -289,4 +339,8 @@ def add_experiment_arguments(parser, out_help: str) -> None:
     parser.add_argument("--out", help=f"{out_help}; rerun the same command to resume")
     parser.add_argument("--address", help="Ray cluster to join (default: start Ray on this machine); "
                         "--out must then be on storage every node sees")
+    parser.add_argument("--ledger", default="results", metavar="DIR",
+                        help="results ledger: a record per finished trial is added here, and a trial it holds is "
+                        "not run again (default: results)")
+    parser.add_argument("--no-ledger", action="store_true", help="neither read nor add ledger records")
     add_train_arguments(parser)

@@ -11,11 +11,11 @@ from .. import runio
 from ..arguments import train_config
 from ..config import TrainConfig
 from . import report
-from .runner import Trial, add_experiment_arguments, int_list, run_command, run_trials
+from .ledger import PAPER_GRID, Ledger, sweep_experiment
+from .runner import Trial, add_experiment_arguments, int_list, ledger_of, run_command, run_trials
 
 TABLE, SUMMARY, PLOT = "trials.csv", "summary.md", "sweep.png"
 CONFIG_KEYS = ("layers", "heads", "mlps")
-PAPER_GRID = {"layers": "2,3", "heads": "4,8", "mlps": "2,4"}  # Friedman et al., appendix
 
 
 def split(count: int, categorical_only: bool) -> tuple[int, int]:
@@ -48,7 +48,8 @@ def grid_trials(
         # Resolved (defaults filled in), so a bad flag fails before any trial starts.
         config = replace(base, seed=seed, layers=n_layers, **arch).resolved()
         labels = dict(task=base.task, layers=n_layers, heads=n_heads, mlps=n_mlps, **arch, seed=seed)
-        trials.append(Trial(f"{base.task}-L{n_layers}-H{n_heads}-M{n_mlps}-s{seed}", labels, config))
+        experiment = sweep_experiment(n_layers, n_heads, n_mlps, config)
+        trials.append(Trial(f"{base.task}-L{n_layers}-H{n_heads}-M{n_mlps}-s{seed}", labels, config, experiment))
     return trials
 
 
@@ -115,11 +116,13 @@ def run_sweep(
     address: str | None = None,
     quiet: bool = False,
     max_trials: int | None = None,
+    ledger: Ledger | None = None,
 ) -> list[dict]:
-    """Run (or resume) a grid search into `out`: trials.csv, summary.md, sweep.png."""
+    """Run (or resume) a grid search into `out`: trials.csv, summary.md, sweep.png; each finished
+    trial into `ledger`, where a trial it holds is not run again."""
     out = Path(out)
     trials = grid_trials(base, layers, heads, mlps, seeds, categorical_only)
-    rows = run_trials(out, "sweep", trials, TABLE, address, quiet, max_trials)
+    rows = run_trials(out, "sweep", trials, TABLE, address, quiet, max_trials, ledger)
     variant = ", categorical only" if categorical_only else ""
     configurations = len(layers) * len(heads) * len(mlps)
     title = f"Sweep: {base.task} ({base.model}{variant}), {configurations} configurations x {seeds} seeds"
@@ -143,9 +146,10 @@ def add_sweep_parser(sub: argparse._SubParsersAction) -> None:
     """The `tprog sweep` subcommand."""
     p = sub.add_parser("sweep", help="grid search over layers, heads and MLPs x seeds (Ray Tune)")
     p.add_argument("task")
-    p.add_argument("--layers", dest="grid_layers", metavar="LIST", default=PAPER_GRID["layers"],
+    paper = {key: ",".join(map(str, values)) for key, values in PAPER_GRID.items()}
+    p.add_argument("--layers", dest="grid_layers", metavar="LIST", default=paper["layers"],
                    help="layers (default: 2,3, the paper's grid; the reproduction's: 1,2,3,4)")
-    p.add_argument("--heads", dest="grid_heads", metavar="LIST", default=PAPER_GRID["heads"],
+    p.add_argument("--heads", dest="grid_heads", metavar="LIST", default=paper["heads"],
                    help="heads per layer, half categorical, half numerical (default: 4,8; reproduction: 2,4,8,16)")
     p.add_argument("--mlps", dest="grid_mlps", metavar="LIST",
                    help="MLPs per layer, split like heads (default: 2,4; reproduction: 2,4,8; standard: 1)")
@@ -157,7 +161,7 @@ def add_sweep_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """`tprog sweep`: run or resume a grid search and print where its summary is."""
 
-    default_mlps = "1" if args.model == "standard" else PAPER_GRID["mlps"]
+    default_mlps = "1" if args.model == "standard" else ",".join(map(str, PAPER_GRID["mlps"]))
     grid = [
         int_list(args.grid_layers, "--layers", 1),
         int_list(args.grid_heads, "--heads", 0),
@@ -167,6 +171,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     base = train_config(args, args.task)
 
     def run() -> list[dict]:
-        return run_sweep(base, *grid, args.seeds, out, args.categorical_only, args.address, args.quiet)
+        return run_sweep(base, *grid, args.seeds, out, args.categorical_only, args.address, args.quiet,
+                         ledger=ledger_of(args))
 
     return run_command(run, len(grid[0]) * len(grid[1]) * len(grid[2]) * args.seeds, out, SUMMARY)
