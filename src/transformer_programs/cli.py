@@ -287,11 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="HTML file (default: RUN_DIR/report.html)")
     p.set_defaults(func=cmd_report)
 
+    from .experiments.ledger_tables import add_results_parser
     from .experiments.length import add_lengthgen_parser
     from .experiments.sweep import add_sweep_parser
 
     add_sweep_parser(sub)
     add_lengthgen_parser(sub)
+    add_results_parser(sub)
     return parser
 
 
