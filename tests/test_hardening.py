@@ -98,10 +98,15 @@ def test_predict_refuses_an_edited_program_and_never_executes_one(run_dir, tmp_p
     program.write_text(program.read_text(encoding="utf-8") + f"\nopen({str(marker)!r}, 'w')\n", encoding="utf-8")
     assert main(["predict", str(run_dir), "<s>", "1"]) == 2
     assert "edited since it was verified" in one_line_error(capsys)
-    (run_dir / "verification.json").unlink()
+    (run_dir / "verification.json").unlink()  # no record: the edited program is not taken as verified
     program.write_text(program.read_text(encoding="utf-8") + "\n)syntax error(\n", encoding="utf-8")
+    for command in (["predict", str(run_dir), "<s>", "1", "2"], ["eval", str(run_dir)]):
+        assert main(command) == 2
+        assert "has no verification record" in one_line_error(capsys)
+    assert not marker.exists()
+    assert main(["decompile", str(run_dir)]) == 0  # proved again, then served
     assert main(["predict", str(run_dir), "<s>", "1", "2"]) == 0  # runs the IR, not the file
-    assert len(capsys.readouterr().out.split()) == 3 and not marker.exists()
+    assert len(capsys.readouterr().out.split()[-3:]) == 3 and not marker.exists()
 
 
 @pytest.mark.parametrize(

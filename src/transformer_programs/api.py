@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from . import runio
-from .analysis.circuit import Circuit, ablated, accuracy, circuit, most_common_values
+from .analysis.circuit import CIRCUIT_MARK, Circuit, ablated, accuracy, circuit, most_common_values
 from .analysis.errors import ErrorGroup, error_groups
-from .analysis.features import features_markdown
-from .analysis.report import HeatmapInput, render
+from .analysis.features import FEATURES_MARK, features_markdown
+from .analysis.report import REPORT_MARK, HeatmapInput, render
 from .analysis.trace import Trace, encode, head_patterns, trace
 from .model.program_model import TransformerProgram
 from .program import generate
@@ -36,6 +36,7 @@ class Run:
         self.loaded: LoadedRun = load_run(Path(path))
         if not isinstance(self.loaded.model, TransformerProgram):
             raise ValueError(f"{path} holds a {type(self.loaded.model).__name__}; only Transformer Programs have programs")
+        check_program_current(Path(path))  # weights or programs changed since verification: refused, as by tprog
         self.path = Path(path)
 
     @functools.cached_property
@@ -76,6 +77,13 @@ class Run:
         """The dependency graph, each part scored by the accuracy lost when it is ablated."""
         return circuit(self.simplified if simplified else self.program, *self.split(split))
 
+    def write_circuit(self, graph: Circuit, out: str | Path | None = None) -> Path:
+        """Write a circuit as an SVG image (default RUN/circuit.svg), never over a file it did not write."""
+        out = Path(out) if out is not None else self.path / "circuit.svg"
+        runio.check_output(out, CIRCUIT_MARK)
+        runio.atomic_write_text(out, CIRCUIT_MARK + graph.svg())
+        return out
+
     def errors(self, split: str = "test", simplified: bool = False) -> list[ErrorGroup]:
         """The program's mistakes on a split, grouped by the branch that chose the wrong value."""
         return error_groups(self.simplified if simplified else self.program, *self.split(split))
@@ -83,6 +91,7 @@ class Run:
     def features(self, out: str | Path | None = None) -> Path:
         """Write the feature-function view (features.md) of a run with learned embeddings."""
         out = Path(out) if out is not None else self.path / "features.md"
+        runio.check_output(out, FEATURES_MARK)
         training = [sequence[1:-1] for sequence in self.loaded.splits.train.inputs]  # words, not <s> and </s>
         runio.atomic_write_text(out, features_markdown(self.program, training, str(self.path)))
         return out
@@ -90,14 +99,11 @@ class Run:
     def report(self, out: str | Path | None = None, examples: int = 3) -> Path:
         """Write one self-contained HTML page about the run (default RUN/report.html)."""
         out = Path(out) if out is not None else self.path / "report.html"
+        runio.check_output(out, REPORT_MARK)
         program_file = self.path / "program.py"
         source, note = generate(self.simplified), "The simplified program (regenerated: no current program.py)."
         if program_file.is_file():
-            try:
-                check_program_current(self.path)
-                source, note = program_file.read_text(encoding="utf-8"), "program.py, as verified."
-            except runio.RunError:
-                pass
+            source, note = program_file.read_text(encoding="utf-8"), "program.py, as verified."
         inputs, _ = self.split("test")
         shown = []
         for row in inputs[:examples]:

@@ -148,19 +148,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
+    from . import runio
     from .prune import PruneConfig, prune
 
     config = PruneConfig(max_drop=args.max_drop, finetune_epochs=args.finetune_epochs, seed=args.seed)
     out = Path(args.out)
-    results = prune(Path(args.run_dir), out, config, quiet=args.quiet)
-    pruning = results["pruning"]
-    kept, total = pruning["kept"], pruning["of"]
-    before = pruning["before"]
-    print(f"{out}: kept {kept['parts']} of {total['parts']} parts and {kept['reads']} of {total['reads']} "
-          f"classifier reads; accuracy val {before['val']:.4f} -> {results['val']['accuracy']:.4f}, "
-          f"test {before['test']:.4f} -> {results['test']['accuracy']:.4f}")
-    status = decompile_and_report(out, None)
-    if status == 0:
+    status = []
+
+    def report_and_decompile(staged: Path) -> None:
+        """Say what pruning kept, then decompile the pruned run before it is moved into place."""
+        results = runio.read_json(staged / "results.json")
+        pruning = results["pruning"]
+        kept, total, before = pruning["kept"], pruning["of"], pruning["before"]
+        print(f"{out}: kept {kept['parts']} of {total['parts']} parts and {kept['reads']} of {total['reads']} "
+              f"classifier reads; accuracy val {before['val']:.4f} -> {results['val']['accuracy']:.4f}, "
+              f"test {before['test']:.4f} -> {results['test']['accuracy']:.4f}")
+        status.append(decompile_and_report(staged, None))
+
+    prune(Path(args.run_dir), out, config, quiet=args.quiet, finish=report_and_decompile)
+    if status[0] == 0:
         from .program.decompile import simplified_lines
 
         lines_before = simplified_lines(Path(args.run_dir))
@@ -168,7 +174,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         print(f"program lines: {lines_before} before pruning (simplified), {program.count(chr(10))} after")
         if program.count("\n") <= SHOWN_LINES:
             print(f"\n{out / 'program.py'}:\n\n{program}", end="")
-    return status
+    return status[0]
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
@@ -180,12 +186,11 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_circuit(args: argparse.Namespace) -> int:
-    from . import runio
     from .api import load
 
-    graph = load(args.run_dir).circuit(args.split, simplified=args.simplified)
-    out = Path(args.out) if args.out else Path(args.run_dir) / "circuit.svg"
-    runio.atomic_write_text(out, graph.svg())
+    run = load(args.run_dir)
+    graph = run.circuit(args.split, simplified=args.simplified)
+    out = run.write_circuit(graph, args.out)
     print(json.dumps(graph.to_json(), indent=2) if args.json else graph.text())
     print(f"graph written to {out}", file=sys.stderr)
     return 0
@@ -231,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--program", action="store_true", help="decompile and verify the program at the end")
     add_train_arguments(p)
     add_arch_arguments(p)
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, resume_hint="add --resume to the same command to continue from the last epoch")
 
     p = sub.add_parser("eval", help="re-evaluate a saved run")
     p.add_argument("run_dir")
@@ -252,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="epochs of fine-tuning after each progressive step (default 10; 0: greedy removal only)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fine-tunings' samples")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_prune)
+    p.set_defaults(func=cmd_prune, resume_hint="nothing was written; run the same command again")
 
     p = sub.add_parser("predict", help="run a run's program on tokens")
     p.add_argument("run_dir")
@@ -308,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tprog: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("tprog: interrupted; resume with --resume", file=sys.stderr)
+        print(f"tprog: interrupted; {getattr(args, 'resume_hint', 'nothing was left half-written')}", file=sys.stderr)
         return 130
 
 

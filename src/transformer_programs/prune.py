@@ -21,7 +21,9 @@ made on validation; test accuracy is only reported.
 from __future__ import annotations
 
 import math
+import shutil
 import time
+from collections.abc import Callable
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -191,15 +193,27 @@ def count_parts(pruning: Pruning, model: TransformerProgram) -> dict[str, int]:
     }
 
 
-def prune(run_dir: Path, out: Path, config: PruneConfig, quiet: bool = True) -> dict:
-    """Prune the run in `run_dir` into a new run directory `out`; return (and write) its results."""
+def staging_dir(out: Path) -> Path:
+    """Where a pruned run is built before it is renamed to `out` (a hidden sibling of it)."""
+    return out.with_name(f".{out.name}.pruning")
+
+
+def prune(run_dir: Path, out: Path, config: PruneConfig, quiet: bool = True,
+          finish: Callable[[Path], object] | None = None) -> dict:
+    """Prune the run in `run_dir` into a new run directory `out`; return (and write) its results.
+
+    The run is built in a hidden sibling directory and renamed to `out` only once complete (after
+    `finish(directory)`, which the CLI uses to decompile it), so an interrupted prune leaves no
+    half-run: `out` is untouched and the same command can run again."""
     config.check()
     run = load_run(Path(run_dir))
     if not isinstance(run.model, TransformerProgram):
         raise ValueError(f"{run_dir} holds a {type(run.model).__name__}; only Transformer Programs prune")
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise runio.RunError(f"{out} is not empty; prune writes a new run directory")
+    if out.resolve().is_relative_to(Path(run_dir).resolve()):
+        raise ValueError(f"--out {out} lies inside the run being pruned; choose a directory outside {run_dir}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise runio.RunError(f"{out} is not empty (or is a file); prune writes a new run directory")
     started = time.perf_counter()
     data = run.dataset
     pruner = _Pruner(run, data, config)
@@ -219,7 +233,18 @@ def prune(run_dir: Path, out: Path, config: PruneConfig, quiet: bool = True) -> 
     }
     results["notes"] = data.splits.notes
     run_config = {**run.config, "model": run.model.config.to_dict()}
-    runio.write_json(out / "config.json", run_config)
-    runio.save_tensors(out / "model.safetensors", dict(run.model.state_dict()))
-    runio.write_json(out / "results.json", results)
+    staging = staging_dir(out)
+    shutil.rmtree(staging, ignore_errors=True)  # what an interrupted prune of the same --out left
+    try:
+        staging.mkdir(parents=True)
+        runio.write_json(staging / "config.json", run_config)
+        runio.save_tensors(staging / "model.safetensors", dict(run.model.state_dict()))
+        runio.write_json(staging / "results.json", results)
+        if finish is not None:
+            finish(staging)
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return results

@@ -46,6 +46,26 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def starts_with(path: Path, mark: str) -> bool:
+    """Whether the file at `path` starts with the text `mark` (how each kind of file this project
+    writes begins, so that it never replaces a file it did not write)."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return handle.read(len(mark)) == mark
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def check_output(path: Path, mark: str, flag: str = "--out") -> None:
+    """ValueError unless `path` may be written by a command whose files start with `mark`: it does
+    not exist, or it is a file such a command wrote. Any other file (a run's weights, a verified
+    program, a user's own file) is left alone."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; {flag} must name a file")
+    if path.exists() and not starts_with(path, mark):
+        raise ValueError(f"{path} exists and was not written by this command; choose another {flag}")
+
+
 def write_json(path: Path, data: dict) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 

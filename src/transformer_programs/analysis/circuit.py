@@ -23,6 +23,7 @@ from ..program.ir import (
 )
 
 INPUTS = ("tokens", "positions", "ones")
+CIRCUIT_MARK = "<!-- a circuit written by transformer_programs -->\n"  # how every circuit image file starts
 KINDS = {CategoricalAttention: "attention", NumericalAttention: "numerical attention", CategoricalMLP: "MLP",
          NumericalMLP: "numerical MLP"}
 

@@ -12,6 +12,7 @@ from ..program.domains import value_domains
 from ..program.ir import Classifier, Program
 from .trace import show
 
+FEATURES_MARK = "# Feature functions: "  # how every features page starts
 WORDS_PER_VALUE = 10
 FEATURES_PER_LABEL = 10
 
@@ -52,7 +53,7 @@ def favoured(program: Program) -> dict[str, list[tuple[str, float]]]:
 
 def features_markdown(program: Program, training: list[list[str]], title: str) -> str:
     """Both views as one Markdown page."""
-    lines = [f"# Feature functions: {title}", "", "## Embedding variables", "",
+    lines = [f"{FEATURES_MARK}{title}", "", "## Embedding variables", "",
              "Each value of each learned embedding, with its most frequent training words (and their counts).", ""]
     for name, by_value in embedding_words(program, training).items():
         lines += [f"### {name}", "", "| value | words |", "|---|---|"]

@@ -16,6 +16,7 @@ import numpy as np
 from .circuit import Circuit
 from .errors import ErrorGroup
 
+REPORT_MARK = "<!DOCTYPE html>\n<!-- a run report written by transformer_programs -->"  # how every report starts
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 h1 { font-size: 1.5em; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
@@ -133,7 +134,7 @@ def render(title: str, config: dict, results: dict, metrics: list[dict], program
     if errors:
         error_html += f"<h3>Trace of the largest group's example</h3><pre>{html.escape(errors[0].trace.table())}</pre>"
     parts = [
-        "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
+        REPORT_MARK, "<html lang='en'><head><meta charset='utf-8'>",
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'; "
         "img-src data:\">",
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",

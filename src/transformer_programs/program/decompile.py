@@ -43,18 +43,9 @@ def program_paths(run_dir: Path, out: Path | None) -> dict[str, Path]:
     for path in paths.values():
         if path.parent.resolve() == Path(run_dir).resolve() and path.name in RUN_FILES:
             raise ValueError(f"{path} is one of the run's own files; choose another --out")
-        if path.is_dir() or (path.exists() and not _is_generated(path)):
+        if path.is_dir() or (path.exists() and not runio.starts_with(path, MARK)):
             raise ValueError(f"{path} exists and is not a program transformer_programs wrote; choose another --out")
     return paths
-
-
-def _is_generated(path: Path) -> bool:
-    """Whether `path` starts as every program this project writes does."""
-    try:
-        with path.open(encoding="utf-8") as handle:
-            return handle.read(len(MARK)) == MARK
-    except (OSError, UnicodeDecodeError):
-        return False
 
 
 def run_program(run: LoadedRun) -> Program:
@@ -194,15 +185,20 @@ def check_program_current(run_dir: Path) -> None:
         return
     digest = model_digest(run_dir)
     again = f"run `tprog decompile {run_dir}` again"
-    record = runio.read_json(record_path) if record_path.is_file() else {}
-    if record and record.get("model_sha256") != digest:
+    if not record_path.is_file():
+        raise runio.RunError(f"{programs[0]} has no verification record ({record_path} is missing), so it is "
+                             f"not known to be the model; {again}")
+    record = runio.read_json(record_path)
+    if record.get("model_sha256") != digest:
         raise runio.RunError(f"{record_path} describes another model (it has changed since); {again}")
     recorded = {r.get("path"): r.get("sha256") for r in record.get("programs", {}).values() if isinstance(r, dict)}
     for path in programs:
         match = DIGEST_LINE.search(path.read_text(encoding="utf-8", errors="replace"))
         if match is None or match.group(1) != digest:
             raise runio.RunError(f"{path} was not verified against this run's model (it has changed since); {again}")
-        if recorded.get(path.name, _sha256(path)) != _sha256(path):
+        if path.name not in recorded:
+            raise runio.RunError(f"{path} is not among the programs {record_path} verified; {again}")
+        if recorded[path.name] != _sha256(path):
             raise runio.RunError(f"{path} has been edited since it was verified; {again}")
 
 
