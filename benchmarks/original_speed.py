@@ -94,7 +94,7 @@ def main() -> None:
     if not (args.original / "src" / "run.py").is_file():
         parser.error(f"{args.original} has no src/run.py: pass a checkout of princeton-nlp/TransformerPrograms")
     torch.set_num_threads(args.threads)
-    print(f"| task | threads | original s/epoch | this project s/epoch | ratio | original 250 epochs (min) | "
+    print("| task | threads | original s/epoch | this project s/epoch | ratio | original 250 epochs (min) | "
           "a fifth of it (s) |")
     print("|---|---|---|---|---|---|---|")
     for task in args.tasks.split(","):

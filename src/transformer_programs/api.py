@@ -20,11 +20,11 @@ from .analysis.circuit import CIRCUIT_MARK, Circuit, ablated, accuracy, circuit,
 from .analysis.errors import ErrorGroup, error_groups
 from .analysis.features import FEATURES_MARK, features_markdown
 from .analysis.report import REPORT_MARK, HeatmapInput, render
-from .analysis.trace import Trace, encode, head_patterns, trace
+from .analysis.trace import Trace, head_patterns, trace
 from .model.program_model import TransformerProgram
 from .program import generate
 from .program.decompile import check_program_current, run_program, simplified_program
-from .program.interpret import run_batch, run_tokens
+from .program.interpret import encode_tokens, run_batch, run_tokens
 from .program.ir import Program
 from .runs import LoadedRun, load_run
 
@@ -108,7 +108,7 @@ class Run:
         shown = []
         for row in inputs[:examples]:
             tokens = [self.program.input_vocab[i] for i in row if i != 0]
-            ids = encode(self.program, tokens)
+            ids = encode_tokens(self.program, tokens)
             patterns = head_patterns(self.program, run_batch(self.program, ids)[1], ids != 0)
             shown.append(HeatmapInput(tokens, {head: reads[0] for head, reads in patterns.items()}))
         results = runio.read_json(self.path / "results.json") if (self.path / "results.json").is_file() else {}

@@ -11,7 +11,7 @@ import torch
 from .config import TrainConfig, task_spec
 from .tasks.base import Example, TaskSpec, check_lengths
 from .tasks.nlp import UNK, NlpTask, examples, load_raw, random_projection, word_vectors
-from .vocab import BOS, EOS, PAD, Vocab
+from .vocab import BOS, EOS, Vocab
 
 MIN_ROUND, MAX_ROUND = 1 << 10, 1 << 17  # examples sampled per round (bounds memory)
 PATIENCE = 8  # rounds in a row that find no new input (each twice the last) before giving up
@@ -232,7 +232,7 @@ def _word_dataset(config: TrainConfig, task: NlpTask) -> Dataset:
     notes = [f"{task.name} read from {source}"]
     split = {}
     for name in ("train", "val", "test"):
-        inputs, labels, left_out = examples(task, raw[name], tuple(config.train_lengths))
+        inputs, labels, left_out = examples(task, raw[name], tuple(config.train_lengths), name)
         if not inputs:
             raise ValueError(f"{task.name}: the {name} split has no text of {config.train_lengths} words")
         if left_out:
@@ -248,7 +248,7 @@ def _word_dataset(config: TrainConfig, task: NlpTask) -> Dataset:
     known = set(input_vocab.tokens)
     for part in split.values():
         part.inputs = [[token if token in known else UNK for token in sequence] for sequence in part.inputs]
-    labels = sorted({label for part in split.values() for row in part.labels for label in row} - {PAD})
+    labels = sorted(task.labels)  # from the task's definition, never from the data
     vectors, note = word_vectors(list(input_vocab.tokens), config.embeddings, seed=config.seed)
     notes.append(note)
     if vectors is not None:

@@ -4,6 +4,8 @@ each label the variable values that most favour it in the classifier."""
 
 from __future__ import annotations
 
+import html
+import re
 from collections import Counter
 
 import numpy as np
@@ -12,6 +14,7 @@ from ..program.domains import value_domains
 from ..program.ir import Classifier, Program
 from .trace import show
 
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|#])")  # characters Markdown would read as markup
 FEATURES_MARK = "# Feature functions: "  # how every features page starts
 WORDS_PER_VALUE = 10
 FEATURES_PER_LABEL = 10
@@ -51,17 +54,24 @@ def favoured(program: Program) -> dict[str, list[tuple[str, float]]]:
     return out
 
 
+def markdown_text(text: str) -> str:
+    """Text (a word, a label) as Markdown that shows it literally: HTML and table pipes escaped."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
 def features_markdown(program: Program, training: list[list[str]], title: str) -> str:
     """Both views as one Markdown page."""
-    lines = [f"{FEATURES_MARK}{title}", "", "## Embedding variables", "",
+    lines = [f"{FEATURES_MARK}{markdown_text(title)}", "", "## Embedding variables", "",
              "Each value of each learned embedding, with its most frequent training words (and their counts).", ""]
     for name, by_value in embedding_words(program, training).items():
         lines += [f"### {name}", "", "| value | words |", "|---|---|"]
-        lines += [f"| {value} | {', '.join(f'{w} ({c})' for w, c in words)} |" for value, words in by_value.items()]
+        lines += [f"| {value} | {', '.join(f'{markdown_text(w)} ({c})' for w, c in words)} |"
+                  for value, words in by_value.items()]
         lines.append("")
     lines += ["## Classifier", "", "For each label, the variable values whose weight for it most exceeds their mean "
               "weight for the other labels" + (" (each counts by its share of the positions)"
                                                if getattr(program.classifier, "pooled", False) else "") + ".", ""]
     for label, features in favoured(program).items():
-        lines += [f"### {label}", "", ", ".join(f"{text} ({margin:+.2f})" for text, margin in features), ""]
+        lines += [f"### {markdown_text(label)}", "",
+                  ", ".join(f"{markdown_text(text)} ({margin:+.2f})" for text, margin in features), ""]
     return "\n".join(lines)

