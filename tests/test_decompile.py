@@ -69,8 +69,8 @@ def test_predict_runs_the_ir_and_refuses_a_program_of_another_model(run_dir):
                                                        for k, v in weights.items()})
     with pytest.raises(RunError, match="describes another model"):
         predict_run(run_dir, tokens)
-    (run_dir / "verification.json").unlink()  # the programs alone still name their model
-    with pytest.raises(RunError, match="program.py was not verified against this run's model"):
+    (run_dir / "verification.json").unlink()  # programs without their record are not taken as verified
+    with pytest.raises(RunError, match="program.py has no verification record"):
         predict_run(run_dir, tokens)
 
 

@@ -83,7 +83,7 @@ def test_three_semantics_agree(name: str, tmp_path: Path) -> None:
     assert list(trace) == [variable.name for variable in program.variables] == list(model_trace)
     for variable, values in model_trace.items():
         np.testing.assert_array_equal(trace[variable], values.numpy(), err_msg=variable)
-    np.testing.assert_array_equal(labels, model_labels.numpy())
+    np.testing.assert_array_equal(labels, model_labels.numpy() * (ids != 0))  # padding is not classified: 0
 
 
 def test_numerical_bounds_compound_and_tables_cover_them() -> None:

@@ -79,10 +79,12 @@ def _seen_rows(program: Program, inputs: np.ndarray, names: list[str], radices: 
 
 
 def _state_trace(program: Program, states: _States) -> dict[str, np.ndarray]:
-    """A trace of one position per joint value: the states' columns, every other variable at its
-    first value (those the classifier reads then have only that one)."""
+    """A trace of one real position per joint value: the states' columns, every other variable at
+    its first value (those the classifier reads then have only that one). A program without a
+    `tokens` variable still gets token ids, all real (not padding)."""
     domains = value_domains(program)
-    trace = {v.name: np.full((len(states.values), 1), domains[v.name][0]) for v in program.variables}
+    trace = {"tokens": np.ones((len(states.values), 1), dtype=np.int64)}
+    trace.update({v.name: np.full((len(states.values), 1), domains[v.name][0]) for v in program.variables})
     for column, name in enumerate(states.names):
         trace[name] = states.values[:, column : column + 1]
     return trace

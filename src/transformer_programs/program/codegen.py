@@ -31,6 +31,7 @@ from .templates import (
     SELECT_CLOSEST,
     VALUE_DIGITS,
     WIDTH,
+    docstring_text,
     function_lines,
     spaced,
     wrapped,
@@ -329,7 +330,7 @@ def _source(program: Program, model_sha256: str | None, counts: bool) -> str:
 
     space = program.input_space
     domain = "" if space is None else f"It takes {space.describe()}, and raises ValueError on any other input. "
-    about = "\n".join(wrapped_words(ABOUT.format(bos=repr(BOS), domain=domain)))
+    about = "\n".join(wrapped_words(docstring_text(ABOUT.format(bos=repr(BOS), domain=domain))))
     imports = "import re\n" if program.replace_numbers else ""
     imports += "import struct\n" if "def f32(" in "\n".join(classifier_lines) else ""
     lines = [HEADER.format(about=about, imports=imports)]

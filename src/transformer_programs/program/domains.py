@@ -77,7 +77,8 @@ def position_domains(program: Program) -> dict[str, list[frozenset[int]]]:
     of an input that reaches i; values simplify computed exactly narrow every position's set.
 
     Tokens are any non-pad token id (in a program defined on an input space: '<s>' at position 0,
-    then its symbols, and '</s>' where an input may end), position i is i, a constant its value.
+    then its symbols, and '</s>' where an input may end), position i is i, a constant its value;
+    every variable takes no value at a position no input reaches (past the space's longest input).
     A table's output is its image over its inputs' values at the same position. An attention head
     at query position i reads only key positions whose key can match a target of a query value
     possible at i (j <= i when causal), no farther than a key certain to match, and position 0
@@ -137,15 +138,20 @@ def position_domains(program: Program) -> dict[str, list[frozenset[int]]]:
             matched = [peak if target in keys else 0 for peak, keys in zip(peaks, domains[head.key])]
             sums[target] = list(accumulate(matched)) if head.causal else [sum(matched)] * n
         bound = program.variable(head.name).bound
-        at_each = (min(max((sums[t][i] for t in wanted[i]), default=0), bound) for i in range(n))
-        return [once(("sum", peak), lambda: range(peak + 1)) for peak in at_each]
+        at_each = (min(max((sums[t][i] for t in wanted[i]), default=0), bound) if wanted[i] else None for i in range(n))
+        return [frozenset() if peak is None else once(("sum", peak), lambda: range(peak + 1)) for peak in at_each]
 
     settle("tokens", _tokens_at(program))
-    settle("positions", [frozenset({i}) for i in range(n)])
-    settle("ones", [frozenset({1})] * n)
+    reached = [bool(tokens) for tokens in domains["tokens"]]  # positions some input reaches
+
+    def where_reached(value: int) -> list[frozenset[int]]:
+        return [frozenset({value}) if reached[i] else frozenset() for i in range(n)]
+
+    settle("positions", [frozenset({i}) if reached[i] else frozenset() for i in range(n)])
+    settle("ones", where_reached(1))
     for variable in program.variables:
         if variable.constant is not None:
-            settle(variable.name, [frozenset({variable.constant})] * n)
+            settle(variable.name, where_reached(variable.constant))
     for embedding in program.embeddings:
         table = embedding.table
         settle(embedding.name, [once((embedding.name, t), lambda: {table[x] for x in t}) for t in domains["tokens"]])

@@ -75,18 +75,20 @@ def _apply_rules(program: Program, rules: Rules, trace: dict[str, np.ndarray]) -
 
 def classify(program: Program, trace: dict[str, np.ndarray]) -> np.ndarray:
     """Label ids (B, T): the rules' label, or float64 scores summed in variable order over the
-    variables the classifier reads, the first maximal label, never id 0. Pooled, each variable
-    adds the sum of its rows over the real positions, in position order, divided by their count,
-    and every position gets that one label."""
+    variables the classifier reads, the first maximal label, never id 0 at a real position. Pooled,
+    each variable adds the sum of its rows over the real positions, in position order, divided by
+    their count, and every real position gets that one label. Padding is never classified: 0."""
     classifier = program.classifier
-    if isinstance(classifier, Rules):
-        return _apply_rules(program, classifier, trace)
-    shape = trace["tokens"].shape
     valid = trace["tokens"] != 0  # (B, T)
+    if isinstance(classifier, Rules):
+        return np.where(valid, _apply_rules(program, classifier, trace), 0)
+    shape = trace["tokens"].shape
     rows = (shape[0], 1) if classifier.pooled else shape
     score = np.broadcast_to(np.asarray(classifier.bias), (*rows, len(classifier.bias))).copy()  # (B, T or 1, L)
     for variable in program.variables:
-        values = trace[variable.name]  # (B, T)
+        # Padding's values (a count whose query read the untrained pad row, say) may lie outside
+        # the tables a simplified classifier keeps: it reads 0 there, and is labelled 0.
+        values = np.where(valid, trace[variable.name], 0)  # (B, T)
         if variable.name in classifier.numerical:
             added = np.asarray(classifier.numerical[variable.name]) * values[..., None].astype(np.float64)
         elif variable.name in classifier.categorical:
@@ -99,7 +101,7 @@ def classify(program: Program, trace: dict[str, np.ndarray]) -> np.ndarray:
                 total = total + np.where(valid[:, position, None, None], added[:, position : position + 1], 0.0)
             added = total / valid.sum(1)[:, None, None]
         score = score + added
-    return np.broadcast_to(score[..., 1:].argmax(-1) + 1, shape)  # (B, T)
+    return np.where(valid, score[..., 1:].argmax(-1) + 1, 0)  # (B, T)
 
 
 def check_input_space(program: Program, tokens: np.ndarray) -> None:

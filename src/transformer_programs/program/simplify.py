@@ -59,11 +59,12 @@ def predictions(program: Program, inputs: np.ndarray) -> np.ndarray:
 
 
 def reachable_values(program: Program, inputs: np.ndarray) -> dict[str, list[int]]:
-    """Every value each variable takes at a real position of some input: exact on those inputs."""
+    """Every value each variable takes at a real position of some input: exact on those inputs.
+    (The trace also holds the token ids, which a program without a `tokens` variable never reads.)"""
     seen: dict[str, set[int]] = {variable.name: set() for variable in program.variables}
     for valid, trace in traces(program, inputs):
-        for name, values in trace.items():
-            seen[name].update(np.unique(values[valid]).tolist())
+        for name in seen:
+            seen[name].update(np.unique(trace[name][valid]).tolist())
     return {name: sorted(values) for name, values in seen.items()}
 
 

@@ -21,6 +21,14 @@ ABOUT = (
     "its rules are those of the project's docs/semantics.md."
 )
 
+
+
+def docstring_text(text: str) -> str:
+    """Text as it may stand inside a triple-quoted docstring: backslashes and double quotes
+    escaped, so that a token such as '\\' or '\"\"\"' reads back as itself and ends nothing."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
 SELECT_CLOSEST = '''
 
 def select_closest(queries, keys, predicate, causal=False):
