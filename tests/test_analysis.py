@@ -22,6 +22,7 @@ from transformer_programs.program.simplify import encode_space
 from transformer_programs.tasks import InputSpace
 
 TINY = dict(task="sort", epochs=2, n_examples=39, vocab_size=3, train_lengths=(1, 3), layers=2)
+HIST = dict(task="hist", epochs=1, n_examples=120, vocab_size=3, train_lengths=(1, 4))
 CHROMIUM = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--enable-logging=stderr", "--v=0"]
@@ -116,7 +117,8 @@ def test_the_report_renders_in_headless_chromium_with_heatmaps_and_no_console_er
         if os.environ.get("CI"):
             pytest.fail("chromium is missing: `bash scripts/bootstrap.sh test` installs it")
         pytest.skip("chromium is not installed (`bash scripts/bootstrap.sh test` installs it)")
-    run_dir = copy_run(trained(**TINY))
+    run_dir = copy_run(trained(**HIST))  # its simplified program keeps three heads
+    assert main(["decompile", str(run_dir)]) == 0
     assert main(["report", str(run_dir)]) == 0
     page = run_dir / "report.html"
     text = page.read_text(encoding="utf-8")
@@ -128,6 +130,13 @@ def test_the_report_renders_in_headless_chromium_with_heatmaps_and_no_console_er
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count('class="heatmap"') >= 2 and 'class="circuit"' in done.stdout
     assert "Program" in done.stdout and "Errors" in done.stdout
+    # One program throughout: the listed program.py, its proof, and a circuit of its own parts.
+    program = (run_dir / "program.py").read_text(encoding="utf-8")
+    assert "program.py, the simplified program, as verified." in done.stdout
+    assert "Verified against the model on every one of its 120 possible inputs" in done.stdout
+    assert "on the test split" in done.stdout
+    parts = [part.name for part in tp.load(run_dir).circuit(simplified=True).ranked()]
+    assert parts and all(name in program for name in parts)
     console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
     assert not console, console
     shot = subprocess.run([browser, *CHROMIUM, f"--user-data-dir={profile}", "--window-size=1280,4000",

@@ -9,7 +9,6 @@ see its circuit, its mistakes and a report. The `tprog` commands are thin layers
 
 from __future__ import annotations
 
-import csv
 import functools
 from pathlib import Path
 
@@ -19,7 +18,8 @@ from . import runio
 from .analysis.circuit import CIRCUIT_MARK, Circuit, ablated, accuracy, circuit, most_common_values
 from .analysis.errors import ErrorGroup, error_groups
 from .analysis.features import FEATURES_MARK, features_markdown
-from .analysis.report import REPORT_MARK, HeatmapInput, render
+from .analysis.report import REPORT_MARK, HeatmapInput, Page, render
+from .analysis.run_files import proof_summary, pruning_summary, read_metrics, read_results
 from .analysis.trace import Trace, head_patterns, trace
 from .model.program_model import TransformerProgram
 from .program import generate
@@ -96,29 +96,34 @@ class Run:
         runio.atomic_write_text(out, features_markdown(self.program, training, str(self.path)))
         return out
 
-    def report(self, out: str | Path | None = None, examples: int = 3) -> Path:
-        """Write one self-contained HTML page about the run (default RUN/report.html)."""
+    def report(self, out: str | Path | None = None, examples: int = 3, split: str = "test") -> Path:
+        """Write one self-contained HTML page about the run (default RUN/report.html): its simplified
+        program, with that program's proof, circuit and error groups on `split`."""
         out = Path(out) if out is not None else self.path / "report.html"
         runio.check_output(out, REPORT_MARK)
+        results = read_results(self.path / "results.json")
+        metrics = read_metrics(self.path / "metrics.csv")
+        proof = proof_summary(self.path / "verification.json")
         program_file = self.path / "program.py"
-        source, note = generate(self.simplified), "The simplified program (regenerated: no current program.py)."
-        if program_file.is_file():
-            source, note = program_file.read_text(encoding="utf-8"), "program.py, as verified."
+        if program_file.is_file():  # current: load() refuses a run whose programs are not
+            source, note = program_file.read_text(encoding="utf-8"), "program.py, the simplified program, as verified."
+        else:
+            source, note = generate(self.simplified), "The simplified program (generated for this page: no program.py)."
         inputs, _ = self.split("test")
         shown = []
         for row in inputs[:examples]:
             tokens = [self.program.input_vocab[i] for i in row if i != 0]
-            ids = encode_tokens(self.program, tokens)
-            patterns = head_patterns(self.program, run_batch(self.program, ids)[1], ids != 0)
+            ids = encode_tokens(self.simplified, tokens)
+            patterns = head_patterns(self.simplified, run_batch(self.simplified, ids)[1], ids != 0)
             shown.append(HeatmapInput(tokens, {head: reads[0] for head, reads in patterns.items()}))
-        results = runio.read_json(self.path / "results.json") if (self.path / "results.json").is_file() else {}
-        metrics = []
-        if (self.path / "metrics.csv").is_file():
-            with (self.path / "metrics.csv").open(newline="", encoding="utf-8") as handle:
-                metrics = list(csv.DictReader(handle))
-        page = render(f"Transformer Program: {self.path}", self.loaded.config, results, metrics, source, note,
-                      self.circuit(), shown, self.errors())
-        runio.atomic_write_text(out, page)
+        features = None
+        if self.program.embeddings:
+            training = [sequence[1:-1] for sequence in self.loaded.splits.train.inputs]
+            features = features_markdown(self.program, training, str(self.path))
+        page = Page(f"Transformer Program: {self.path}", self.loaded.config, results, metrics, source, note, proof,
+                    pruning_summary(results), self.circuit(simplified=True), shown,
+                    self.errors(split, simplified=True), split, features)
+        runio.atomic_write_text(out, render(page))
         return out
 
 

@@ -4,6 +4,7 @@ styles are inline and images are inline SVG."""
 
 from __future__ import annotations
 
+import ast
 import html
 import io
 import json
@@ -74,15 +75,16 @@ def line_chart(title: str, xs: list[float], ys: list[float], log: bool = False) 
     low, high = min(values), max(values)
     span_y, span_x = (high - low) or 1.0, (max(xs) - min(xs)) or 1.0
 
-    def point(x: float, y: float) -> str:
-        return f"{pad + (x - min(xs)) / span_x * (width - 2 * pad):.1f},{height - pad - (y - low) / span_y * (height - 2 * pad):.1f}"
-
-    path = " ".join(point(x, y) for x, y in zip(xs, values))
+    points = [(pad + (x - min(xs)) / span_x * (width - 2 * pad), height - pad - (y - low) / span_y * (height - 2 * pad))
+              for x, y in zip(xs, values)]
+    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="#4078f2"/>'
+                   for x, y in points) if len(points) <= 30 else ""  # a one-epoch chart still shows its point
     fmt = (lambda v: f"{10 ** v:.3g}") if log else (lambda v: f"{v:.3g}")
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" font-size="10">'
             f'<text x="{pad}" y="14" font-weight="bold">{html.escape(title)}</text>'
             f'<rect x="{pad}" y="{pad}" width="{width - 2 * pad}" height="{height - 2 * pad}" fill="none" stroke="#ccc"/>'
-            f'<polyline points="{path}" fill="none" stroke="#4078f2" stroke-width="1.5"/>'
+            f'<polyline points="{path}" fill="none" stroke="#4078f2" stroke-width="1.5"/>{dots}'
             f'<text x="2" y="{pad + 4}">{fmt(high)}</text><text x="2" y="{height - pad}">{fmt(low)}</text>'
             f'<text x="{pad}" y="{height - pad + 14}">epoch {min(xs):g}</text>'
             f'<text x="{width - pad - 40}" y="{height - pad + 14}">{max(xs):g}</text></svg>')
@@ -114,40 +116,91 @@ def _table(header: list[str], rows: list[list[object]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def render(title: str, config: dict, results: dict, metrics: list[dict], program_source: str, program_note: str,
-           circuit: Circuit, inputs: list[HeatmapInput], errors: list[ErrorGroup]) -> str:
+@dataclass
+class Page:
+    """What one report shows: the run, its one program (source, circuit and errors all of it),
+    how that program was proved, and what pruning removed."""
+
+    title: str
+    config: dict
+    results: dict
+    metrics: list[dict[str, float]]
+    program_source: str
+    program_note: str
+    proof: str
+    pruning: str | None
+    circuit: Circuit
+    inputs: list[HeatmapInput]
+    errors: list[ErrorGroup]
+    error_split: str
+    features: str | None = None  # the feature-function view of a word task, as Markdown
+
+
+FOLD_LINES = 25  # a top-level statement longer than this (a word table, float weights) is folded
+
+
+def program_html(source: str) -> str:
+    """The program highlighted, each long top-level statement folded under its first line."""
+    try:
+        statements = ast.parse(source).body
+    except SyntaxError:
+        return highlight(source)
+    lines = source.splitlines(keepends=True)
+    out, cursor = [], 0
+    for statement in statements:
+        first, last = statement.lineno - 1, statement.end_lineno
+        if last - first > FOLD_LINES:
+            head = lines[first].rstrip()
+            out += [highlight("".join(lines[cursor:first])),
+                    f"<details><summary>{html.escape(head)} ... ({last - first} lines)</summary>"
+                    f"{highlight(''.join(lines[first:last]))}</details>"]
+            cursor = last
+    out.append(highlight("".join(lines[cursor:])))
+    return "".join(out)
+
+
+def render(page: Page) -> str:
     """The whole page."""
+    results, metrics = page.results, page.metrics
     summary = [[split, f"{results[split]['accuracy']:.4f}", f"{results[split]['exact_match']:.4f}"]
                for split in ("train", "val", "test") if split in results]
-    epochs = [float(row["epoch"]) for row in metrics]
-    charts = [line_chart("training loss", epochs, [float(row["loss"]) for row in metrics]),
-              line_chart("validation accuracy", epochs, [float(row["val_accuracy"]) for row in metrics])]
-    if metrics and metrics[0].get("temperature") not in ("", None):
-        charts.append(line_chart("temperature (log)", epochs, [float(row["temperature"]) for row in metrics], log=True))
+    epochs = [row["epoch"] for row in metrics]
+    charts = [line_chart("training loss", epochs, [row["loss"] for row in metrics]),
+              line_chart("validation accuracy", epochs, [row["val_accuracy"] for row in metrics])]
+    if metrics and "temperature" in metrics[0]:
+        charts.append(line_chart("temperature (log)", epochs, [row["temperature"] for row in metrics], log=True))
     heatmaps = []
-    for example in inputs:
+    for example in page.inputs:
         maps = "".join(heatmap(head, example.tokens, reads) for head, reads in example.reads.items())
         heatmaps.append(f"<h3>{html.escape(' '.join(example.tokens))}</h3><div class='heatmaps'>{maps}</div>")
+    errors = page.errors
     groups = [[g.count, g.part, g.branch, g.predicted, g.expected, " ".join(g.example), g.position] for g in errors]
-    error_html = _table(["count", "part", "branch", "predicted", "expected", "example", "position"], groups) \
-        if errors else "<p>No mistakes on the test split.</p>"
+    error_html = f"<p>The program's mistakes on the {page.error_split} split, grouped by the branch of the part " \
+                 "that chose the wrong value.</p>"
+    error_html += _table(["count", "part", "branch", "predicted", "expected", "example", "position"], groups) \
+        if errors else f"<p>No mistakes on the {page.error_split} split.</p>"
     if errors:
         error_html += f"<h3>Trace of the largest group's example</h3><pre>{html.escape(errors[0].trace.table())}</pre>"
+    features = [] if page.features is None else [
+        "<h2>Feature functions</h2>", f"<pre>{html.escape(page.features)}</pre>"]
     parts = [
         REPORT_MARK, "<html lang='en'><head><meta charset='utf-8'>",
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'; "
         "img-src data:\">",
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
+        f"<title>{html.escape(page.title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{html.escape(page.title)}</h1>",
         "<h2>Run</h2>", _table(["split", "accuracy", "exact match"], summary),
-        f"<details><summary>config.json</summary><pre>{html.escape(json.dumps(config, indent=2))}</pre></details>",
+        *([f"<p class='pruning'>{html.escape(page.pruning)}</p>"] if page.pruning else []),
+        f"<details><summary>config.json</summary><pre>{html.escape(json.dumps(page.config, indent=2))}</pre></details>",
         "<h2>Training</h2>", f"<div class='charts'>{''.join(charts)}</div>",
-        "<h2>Program</h2>", f"<p>{html.escape(program_note)}</p>",
-        f"<pre class='program'>{highlight(program_source)}</pre>",
-        "<h2>Circuit</h2>", "<p>Each part is shaded by the validation accuracy lost when it is replaced by its most "
-        "common value; grey parts are dead (nothing alive reads them).</p>",
-        f"<div class='scroll'>{circuit.svg()}</div>", f"<details><summary>as text</summary><pre>"
-        f"{html.escape(circuit.text())}</pre></details>",
+        "<h2>Program</h2>", f"<p>{html.escape(page.program_note)}</p>",
+        f"<p class='proof'>{html.escape(page.proof)}</p>",
+        f"<pre class='program'>{program_html(page.program_source)}</pre>",
+        *features,
+        "<h2>Circuit</h2>", "<p>The parts of the program above. Each is shaded by the validation accuracy lost "
+        "when it is replaced by its most common value; grey parts are dead (nothing alive reads them).</p>",
+        f"<div class='scroll'>{page.circuit.svg()}</div>", f"<details><summary>as text</summary><pre>"
+        f"{html.escape(page.circuit.text())}</pre></details>",
         "<h2>Attention</h2>", *heatmaps,
         "<h2>Errors</h2>", error_html,
         "</body></html>",
