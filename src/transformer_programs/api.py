@@ -29,6 +29,14 @@ from .program.ir import Program
 from .runs import LoadedRun, load_run
 
 
+SPLITS = ("train", "val", "test")
+
+
+def as_token_list(tokens: list[str] | str) -> list[str]:
+    """Tokens given as a list, or as one string of them separated by white space."""
+    return tokens.split() if isinstance(tokens, str) else list(tokens)
+
+
 class Run:
     """A trained Transformer Program run and the tools to read and debug its program."""
 
@@ -51,16 +59,19 @@ class Run:
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """A data split ("train", "val" or "test") as right-padded id arrays (inputs, labels)."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
         inputs, labels = self.loaded.dataset.tensors[name]
         return inputs.numpy(), labels.numpy()
 
-    def predict(self, tokens: list[str]) -> list[str]:
-        """The label the program gives each position of `tokens`."""
-        return run_tokens(self.program, list(tokens))
+    def predict(self, tokens: list[str] | str) -> list[str]:
+        """The label the program gives each position of `tokens` (a list, or one string of them
+        separated by spaces)."""
+        return run_tokens(self.program, as_token_list(tokens))
 
-    def trace(self, tokens: list[str], simplified: bool = False) -> Trace:
+    def trace(self, tokens: list[str] | str, simplified: bool = False) -> Trace:
         """Every variable's value at every position of `tokens`, and each head's reads."""
-        return trace(self.simplified if simplified else self.program, list(tokens))
+        return trace(self.simplified if simplified else self.program, as_token_list(tokens))
 
     def accuracy(self, split: str = "val", program: Program | None = None) -> float:
         """Token accuracy of the program (or `program`) on a split."""
@@ -69,8 +80,16 @@ class Run:
     def ablate(self, part: str, value: int | None = None, split: str = "val") -> float:
         """Accuracy on a split with one part replaced by `value` (default: its most common value)."""
         inputs, _ = self.split(split)
+        program = self.program
+        parts = [e.name for e in program.embeddings] + [c.name for layer in program.layers for c in layer.components()]
+        if part not in parts:
+            raise ValueError(f"unknown part {part!r}; the program's parts are {', '.join(parts)}")
+        variable = program.variable(part)
+        highest = variable.bound if variable.numerical else program.d - 1
         if value is None:
-            value = most_common_values(self.program, inputs)[part]
+            value = most_common_values(program, inputs)[part]
+        elif not 0 <= value <= highest:
+            raise ValueError(f"value {value} is outside {part}'s values 0..{highest}")
         return self.accuracy(split, ablated(self.program, part, value))
 
     def circuit(self, split: str = "val", simplified: bool = False) -> Circuit:

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 from .arguments import add_arch_arguments, add_train_arguments, train_config
+from .config import MAX_SEED
 
 EXIT_USAGE = 2
+MAX_SEEDS = 100  # seeds one `train --seeds` trains
 SHOWN_LINES = 150  # `tprog prune` prints the pruned program when it is at most this long
 
 
@@ -61,14 +63,17 @@ def seed_list(text: str) -> list[int]:
             seeds = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"seeds {text!r} must look like 0-4 or 0,2,5") from None
-    if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"seeds {text!r} name no seed, or a negative one")
+    if not seeds or min(seeds) < 0 or max(seeds) > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"seeds {text!r} name no seed, or one outside 0..{MAX_SEED}")
+    if len(seeds) > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"seeds {text!r} name {len(seeds)} seeds; at most {MAX_SEEDS} train at once")
     return list(dict.fromkeys(seeds))
 
 
 def cmd_train_seeds(args: argparse.Namespace) -> int:
     from .experiments.seeds import run_seeds
 
+    args.resume_hint = "run the same command again: finished seeds are kept, unfinished ones resume"
     out = Path(args.out if args.out is not None else f"runs/{args.task}-seeds")
     rows, best = run_seeds(train_config(args, args.task), args.seeds, out, quiet=args.quiet)
     for row in rows:
@@ -199,6 +204,8 @@ def cmd_circuit(args: argparse.Namespace) -> int:
 def cmd_errors(args: argparse.Namespace) -> int:
     from .api import load
 
+    if args.limit < 0:
+        raise ValueError(f"--limit must be 0 or more groups, got {args.limit}")
     groups = load(args.run_dir).errors(args.split, simplified=args.simplified)
     if args.json:
         print(json.dumps([group.to_json() for group in groups], indent=2))
@@ -219,8 +226,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, as every other error of tprog is."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"tprog: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tprog", description=__doc__)
+    parser = OneLineParser(prog="tprog", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("tasks", help="list the tasks and their defaults").set_defaults(func=cmd_tasks)

@@ -18,6 +18,7 @@ OPTIM_DEFAULTS = {
     "standard": {"epochs": 100, "lr": 3e-4, "batch_size": 50},
 }
 ARCH_FIELDS = ("layers", "heads_cat", "heads_num", "mlps_cat", "mlps_num")
+MAX_SEED = 2**32 - 1  # the largest seed every random generator used takes
 TAU_END = 0.01  # the paper's final Gumbel temperature, for tasks that do not set their own
 
 
@@ -87,6 +88,8 @@ class TrainConfig:
         for name in ARCH_FIELDS + ("n_embed_vars",):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} cannot be negative")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"--seed must be between 0 and {MAX_SEED}, got {self.seed}")
         if self.early_stop < 0:
             raise ValueError(f"--early-stop must be 0 (off) or a number of epochs, got {self.early_stop}")
         if not 0 <= self.dropout < 1:

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from . import runio
+from .config import MAX_SEED
 from .model.program_model import TransformerProgram, part_names, variable_layout
 from .program import extract
 from .program.ir import live_variables
@@ -53,6 +54,8 @@ class PruneConfig:
     def check(self) -> None:
         if not 0 <= self.max_drop <= 1:
             raise ValueError(f"--max-drop must be between 0 and 1, got {self.max_drop}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"--seed must be between 0 and {MAX_SEED}, got {self.seed}")
         if self.finetune_epochs < 0:
             raise ValueError(f"--finetune-epochs cannot be negative, got {self.finetune_epochs}")
         if not (self.lr > 0 and 0 < self.tau_end <= self.tau_start < math.inf):

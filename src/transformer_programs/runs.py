@@ -76,6 +76,8 @@ def check_model_config(kind: object, config: object) -> None:
 def load_run(run_dir: Path) -> LoadedRun:
     """Read a run directory written by `train`; RunError when missing or corrupt."""
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        raise runio.RunError(f"{run_dir} is a file; name the run directory that holds it ({run_dir.parent})")
     if not run_dir.is_dir():
         raise runio.RunError(f"run directory {run_dir} does not exist")
     config = runio.read_json(run_dir / "config.json")

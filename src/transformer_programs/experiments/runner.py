@@ -22,10 +22,12 @@ from .. import runio
 from ..arguments import add_train_arguments
 from ..config import TrainConfig
 from .ledger import Ledger, make_record
+from .ray_session import ray_session
 
 RESULT_COLUMNS = ("status", "val_accuracy", "test_accuracy", "train_accuracy", "seconds", "error")
 NUMERIC_RESULTS = ("val_accuracy", "test_accuracy", "train_accuracy", "seconds")
 PLAN_FILE = "experiment.json"
+TRIAL_RETRIES = 2  # times a trial whose process or node died is started again
 SHARE_CPUS_UP_TO = 4  # trials per CPU run at once (memory: one model and its data each)
 EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Interrupt|Exit)(\(\w*\))?: ")  # "ValueError: ..."
 
@@ -201,20 +203,6 @@ def _callback(recorder: _Recorder):
     return Record()
 
 
-def _start_ray(address: str | None) -> bool:
-    """Join the cluster at `address`, or start Ray on this machine; False if already running."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
-    if address:
-        ray.init(address=address, **quiet)
-    else:
-        ray.init(num_cpus=os.cpu_count(), **quiet)
-    return True
-
-
 def run_trials(
     out: Path,
     kind: str,
@@ -273,9 +261,8 @@ def _fit(out: Path, pending: list[Trial], recorder: _Recorder, address: str | No
     # Tune's warnings on Ctrl-C point to Tuner.restore; here rerunning the command resumes.
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
     specs = {t.name: (_with_absolute_paths(t.config), str((out / "trials" / t.name).resolve())) for t in pending}
-    started = _start_ray(address)
-    share = cpus_per_trial(len(pending), ray.cluster_resources().get("CPU", 1))
-    try:
+    with ray_session(address):
+        share = cpus_per_trial(len(pending), ray.cluster_resources().get("CPU", 1))
         tuner = tune.Tuner(
             tune.with_resources(tune.with_parameters(run_trial, trials=specs), {"cpu": share}),
             param_space={"trial": tune.grid_search(list(specs))},
@@ -285,12 +272,12 @@ def _fit(out: Path, pending: list[Trial], recorder: _Recorder, address: str | No
                 name="trials",
                 verbose=0,
                 callbacks=[_callback(recorder)],
+                # A trial whose process or node died (a cluster node lost) runs again elsewhere,
+                # resuming from its checkpoint; its row and ledger record are written once, at the end.
+                failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
             ),
         )
         tuner.fit()
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def int_list(text: str, flag: str, minimum: int) -> list[int]:

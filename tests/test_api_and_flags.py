@@ -1,0 +1,109 @@
+"""Small gaps a hostile tour found in the Python API and the flags: each refused in one line, or
+read as a user means it; and a `train --seeds` stopped by Ctrl-C or SIGTERM says so and leaves no
+Ray process behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+import transformer_programs as tp
+from transformer_programs.cli import main
+from transformer_programs.experiments.ray_session import orphaned_agents
+
+SMALL = dict(task="hist", epochs=1, n_examples=120, vocab_size=3, train_lengths=(1, 4))
+
+
+@pytest.fixture
+def run_dir(trained, copy_run) -> Path:
+    return copy_run(trained(**SMALL))
+
+
+def one_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tprog: error: ") and "\n" not in err, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [(["train", "hist", "--seeds", "0-1000000"], "name 1000001 seeds; at most 100 train at once"),
+     (["train", "hist", "--seeds", "4294967296"], "outside 0..4294967295"),
+     (["train", "hist", "--seed", "-1"], "--seed must be between 0 and 4294967295, got -1"),
+     (["train", "hist", "--epochs", "x"], "argument --epochs: invalid int value: 'x'"),
+     (["nosuch"], "invalid choice: 'nosuch'")],
+)
+def test_bad_flags_are_one_line(argv, message, tmp_path, capsys):
+    try:
+        status = main([*argv, "--out", str(tmp_path / "out")] if argv[0] == "train" else argv)
+    except SystemExit as stopped:  # argparse's own errors leave through SystemExit
+        status = stopped.code
+    assert status == 2 and message in one_error(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_level_flags_are_checked(run_dir, tmp_path, capsys):
+    assert main(["errors", str(run_dir), "--limit", "-1"]) == 2 and "--limit must be 0 or more" in one_error(capsys)
+    assert main(["prune", str(run_dir), "--out", str(tmp_path / "p"), "--seed", "-1"]) == 2
+    assert "--seed must be between 0" in one_error(capsys) and not (tmp_path / "p").exists()
+    assert main(["predict", str(run_dir / "config.json"), "<s>", "1"]) == 2
+    assert f"is a file; name the run directory that holds it ({run_dir})" in one_error(capsys)
+
+
+def test_the_api_refuses_unknown_parts_values_and_splits_and_reads_a_string_of_tokens(run_dir):
+    run = tp.load(run_dir)
+    assert run.predict("<s> 1 2 2") == run.predict(["<s>", "1", "2", "2"])
+    assert len(run.trace("<s> 1 2").tokens) == 3
+    with pytest.raises(ValueError, match="unknown part 'nosuch'; the program's parts are"):
+        run.ablate("nosuch")
+    part = run.circuit().ranked()[0].name
+    with pytest.raises(ValueError, match=f"value -1 is outside {part}'s values 0.."):
+        run.ablate(part, -1)
+    with pytest.raises(ValueError, match="unknown split 'bogus'; choose one of train, val, test"):
+        run.circuit("bogus")
+    with pytest.raises(ValueError, match="is a file; name the run directory"):
+        tp.load(run_dir / "config.json")
+
+
+def _ray_processes(session_marker: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if session_marker in command:
+            found.append(command[:80])
+    return found
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_a_stopped_seeds_run_says_interrupted_and_shuts_ray_down(tmp_path, stop):
+    out = tmp_path / "seeds"
+    ray_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_TMPDIR": ray_dir}
+    command = [sys.executable, "-m", "transformer_programs.cli", "train", "hist", "--seeds", "0-1", "--epochs", "200",
+               "--out", str(out), "--quiet"]
+    agents_before = set(orphaned_agents())
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("trials/*/metrics.csv")) and time.monotonic() < deadline:
+        time.sleep(0.5)  # until a trial has trained an epoch: Ray and Tune are up
+    assert process.poll() is None, process.communicate()
+    process.send_signal(stop)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode != 0
+    if stop == signal.SIGINT:
+        assert "interrupted; run the same command again" in err and "no seed finished" not in err, err
+    time.sleep(3)
+    assert not _ray_processes(ray_dir), "Ray processes of the stopped run are still running"
+    assert set(orphaned_agents()) <= agents_before
+    shutil.rmtree(ray_dir, ignore_errors=True)
