@@ -39,3 +39,10 @@ def copy_run(tmp_path):
         return target
 
     return copy
+
+
+def one_line_error(capsys) -> str:
+    """What a command printed to stderr, asserted to be one `tprog: error:` line and no traceback."""
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tprog: error: ") and "\n" not in err and "Traceback" not in err, err
+    return err

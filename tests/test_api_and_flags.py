@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import one_line_error
 
 import transformer_programs as tp
 from transformer_programs.cli import main
@@ -25,12 +26,6 @@ SMALL = dict(task="hist", epochs=1, n_examples=120, vocab_size=3, train_lengths=
 @pytest.fixture
 def run_dir(trained, copy_run) -> Path:
     return copy_run(trained(**SMALL))
-
-
-def one_error(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("tprog: error: ") and "\n" not in err, err
-    return err
 
 
 @pytest.mark.parametrize(
@@ -46,16 +41,16 @@ def test_bad_flags_are_one_line(argv, message, tmp_path, capsys):
         status = main([*argv, "--out", str(tmp_path / "out")] if argv[0] == "train" else argv)
     except SystemExit as stopped:  # argparse's own errors leave through SystemExit
         status = stopped.code
-    assert status == 2 and message in one_error(capsys)
+    assert status == 2 and message in one_line_error(capsys)
     assert not (tmp_path / "out").exists()
 
 
 def test_run_level_flags_are_checked(run_dir, tmp_path, capsys):
-    assert main(["errors", str(run_dir), "--limit", "-1"]) == 2 and "--limit must be 0 or more" in one_error(capsys)
+    assert main(["errors", str(run_dir), "--limit", "-1"]) == 2 and "--limit must be 0 or more" in one_line_error(capsys)
     assert main(["prune", str(run_dir), "--out", str(tmp_path / "p"), "--seed", "-1"]) == 2
-    assert "--seed must be between 0" in one_error(capsys) and not (tmp_path / "p").exists()
+    assert "--seed must be between 0" in one_line_error(capsys) and not (tmp_path / "p").exists()
     assert main(["predict", str(run_dir / "config.json"), "<s>", "1"]) == 2
-    assert f"is a file; name the run directory that holds it ({run_dir})" in one_error(capsys)
+    assert f"is a file; name the run directory that holds it ({run_dir})" in one_line_error(capsys)
 
 
 def test_the_api_refuses_unknown_parts_values_and_splits_and_reads_a_string_of_tokens(run_dir):

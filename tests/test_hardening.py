@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import one_line_error
 from safetensors.torch import load_file
 
 import transformer_programs
@@ -21,12 +22,6 @@ from transformer_programs.train import train
 # hist over 3 symbols and 1 to 4 of them: 120 inputs, so decompiling checks every one quickly
 SMALL = dict(task="hist", epochs=1, n_examples=120, vocab_size=3, train_lengths=(1, 4))
 QUICK = ["--epochs", "1", "--n-examples", "120", "--vocab-size", "3", "--train-lengths", "1-4", "--quiet"]
-
-
-def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("tprog: error: ") and "\n" not in err and "Traceback" not in err, err
-    return err
 
 
 @pytest.fixture
@@ -190,7 +185,10 @@ def test_two_trainings_into_one_directory_cannot_run_at_once(tmp_path, capsys):
 def test_after_training_the_discrete_model_sees_a_subnormal_weight(run_dir):
     """A subnormal float32 weight decides label 2 over label 1; the trainer has run in this
     process (run_dir), and its flush-to-zero must not have outlived its training steps."""
-    from transformer_programs.model.program_model import ProgramConfig, TransformerProgram
+    from transformer_programs.model.program_model import (
+        ProgramConfig,
+        TransformerProgram,
+    )
 
     model = TransformerProgram(ProgramConfig(n_tokens=4, n_labels=3, max_len=3, layers=0)).eval()
     with torch.no_grad():

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import one_line_error
 from safetensors.torch import load_file
 
 import transformer_programs as tp
@@ -24,12 +25,6 @@ def run_dir(trained, copy_run) -> Path:
     return run
 
 
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("tprog: error: ") and "\n" not in err, err
-    return err
-
-
 @pytest.mark.parametrize("command, default", [("circuit", "circuit.svg"), ("report", "report.html")])
 def test_circuit_and_report_never_overwrite_a_file_they_did_not_write(run_dir, tmp_path, capsys, command, default):
     mine = tmp_path / "notes.txt"
@@ -38,8 +33,8 @@ def test_circuit_and_report_never_overwrite_a_file_they_did_not_write(run_dir, t
     before = {path: path.read_bytes() for path in protected}
     for target in protected:
         assert main([command, str(run_dir), "--out", str(target)]) == 2
-        assert "was not written by this command" in error_line(capsys)
-    assert main([command, str(run_dir), "--out", str(tmp_path)]) == 2 and "is a directory" in error_line(capsys)
+        assert "was not written by this command" in one_line_error(capsys)
+    assert main([command, str(run_dir), "--out", str(tmp_path)]) == 2 and "is a directory" in one_line_error(capsys)
     assert {path: path.read_bytes() for path in protected} == before
     assert main(["predict", str(run_dir), "<s>", "1"]) == 0  # the run is whole
     assert main([command, str(run_dir)]) == 0 and main([command, str(run_dir)]) == 0  # its own file: rewritten
@@ -84,4 +79,4 @@ def test_an_interrupted_prune_leaves_nothing_and_can_run_again(run_dir, tmp_path
     assert (out / "program.py").is_file() and (out / "verification.json").is_file()
     assert not prune_module.staging_dir(out).exists()
     assert main(["prune", str(run_dir), "--out", str(run_dir / "sub"), "--quiet"]) == 2
-    assert "lies inside the run being pruned" in error_line(capsys) and not (run_dir / "sub").exists()
+    assert "lies inside the run being pruned" in one_line_error(capsys) and not (run_dir / "sub").exists()

@@ -8,21 +8,15 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import one_line_error
 
 from transformer_programs.analysis.features import markdown_text
 from transformer_programs.cli import main
 from transformer_programs.runs import load_run
-from transformer_programs.tasks import NLP_TASKS
-from transformer_programs.tasks import nlp
+from transformer_programs.tasks import NLP_TASKS, nlp
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nlp"
 GOOD = (FIXTURES / "vectors.txt").read_text().splitlines()
-
-
-def one_error(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("tprog: error: ") and "\n" not in err, err
-    return err
 
 
 @pytest.mark.parametrize(
@@ -39,7 +33,7 @@ def test_malformed_word_vectors_are_refused_at_read_time(lines, message, tmp_pat
     out = tmp_path / "run"
     assert main(["train", "trec", "--data-dir", str(FIXTURES / "trec"), "--embeddings", str(vectors), "--epochs", "1",
                  "--out", str(out), "--quiet"]) == 2
-    assert message in one_error(capsys) and not out.exists()
+    assert message in one_line_error(capsys) and not out.exists()
 
 
 def test_labels_come_from_the_task_and_an_unknown_one_is_refused(tmp_path, capsys):
@@ -51,10 +45,10 @@ def test_labels_come_from_the_task_and_an_unknown_one_is_refused(tmp_path, capsy
     with (data / "TREC.test").open("a", encoding="latin-1") as handle:
         handle.write("ZZZ:new What is new ?\n")
     assert main(args) == 2
-    assert "the test split has the label 'ZZZ', not one of the task's (ABBR DESC ENTY HUM LOC NUM)" in one_error(capsys)
+    assert "the test split has the label 'ZZZ', not one of the task's (ABBR DESC ENTY HUM LOC NUM)" in one_line_error(capsys)
     lines = (data / "TREC.test").read_text(encoding="latin-1").splitlines()
     (data / "TREC.test").write_text("\n".join([*lines[:-1], "<pad>:x What is <pad> ?"]) + "\n", encoding="latin-1")
-    assert main(args) == 2 and "label '<pad>'" in one_error(capsys)
+    assert main(args) == 2 and "label '<pad>'" in one_line_error(capsys)
     # Only three labels occur in training, yet the vocabulary is the task's six.
     (data / "TREC.test").write_text("\n".join(lines[:-1]) + "\n", encoding="latin-1")
     kept = [line for line in (data / "TREC.train").read_text(encoding="latin-1").splitlines() if line[:3] in ("HUM", "LOC", "NUM")]
