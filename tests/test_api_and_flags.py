@@ -102,3 +102,24 @@ def test_a_stopped_seeds_run_says_interrupted_and_shuts_ray_down(tmp_path, stop)
     assert not _ray_processes(ray_dir), "Ray processes of the stopped run are still running"
     assert set(orphaned_agents()) <= agents_before
     shutil.rmtree(ray_dir, ignore_errors=True)
+
+
+def test_training_runs_on_one_thread_unless_told_otherwise(tmp_path, capsys, monkeypatch):
+    import json
+
+    import torch
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    args = ["train", "hist", "--epochs", "1", "--n-examples", "120", "--vocab-size", "3", "--train-lengths", "1-4",
+            "--quiet", "--out"]
+    threads = {}
+    for name, extra, env in (("default", [], None), ("flag", ["--threads", "2"], None), ("env", [], "3")):
+        if env:
+            monkeypatch.setenv("OMP_NUM_THREADS", env)
+        assert main([*args, str(tmp_path / name), *extra]) == 0
+        threads[name] = json.loads((tmp_path / name / "results.json").read_text())["threads"]
+    assert threads == {"default": 1, "flag": 2, "env": 3}
+    assert torch.get_num_threads() == before  # the caller's setting is left as it was
+    assert main([*args, str(tmp_path / "zero"), "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in one_line_error(capsys) and not (tmp_path / "zero").exists()

@@ -98,7 +98,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.program and args.model != "program":
         raise ValueError(f"--program decompiles Transformer Programs; a --model {args.model} run has no program")
     out = Path(args.out if args.out is not None else f"runs/{args.task}-seed{args.seed}")
-    results = train(train_config(args, args.task), out, resume=args.resume, quiet=args.quiet)
+    results = train(train_config(args, args.task), out, resume=args.resume, quiet=args.quiet, threads=args.threads)
     print_results(results, out)
     if args.program:
         return decompile_and_report(out, None)
@@ -170,7 +170,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
               f"test {before['test']:.4f} -> {results['test']['accuracy']:.4f}")
         status.append(decompile_and_report(staged, None))
 
-    prune(Path(args.run_dir), out, config, quiet=args.quiet, finish=report_and_decompile)
+    prune(Path(args.run_dir), out, config, quiet=args.quiet, finish=report_and_decompile, threads=args.threads)
     if status[0] == 0:
         from .program.decompile import simplified_lines
 
@@ -226,6 +226,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """--threads: torch threads for the training of one run."""
+    parser.add_argument("--threads", type=int, help="torch threads (default: OMP_NUM_THREADS if set, else 1: a "
+                        "second thread saves at most a quarter on an idle machine and costs 3-5x beside any other load)")
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line, as every other error of tprog is."""
 
@@ -248,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory (default: runs/TASK-seedS, or runs/TASK-seeds with --seeds)")
     p.add_argument("--resume", action="store_true", help="continue a killed run from its last epoch")
     p.add_argument("--program", action="store_true", help="decompile and verify the program at the end")
+    add_threads_argument(p)
     add_train_arguments(p)
     add_arch_arguments(p)
     p.set_defaults(func=cmd_train, resume_hint="add --resume to the same command to continue from the last epoch")
@@ -270,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--finetune-epochs", type=int, default=10,
                    help="epochs of fine-tuning after each progressive step (default 10; 0: greedy removal only)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fine-tunings' samples")
+    add_threads_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_prune, resume_hint="nothing was written; run the same command again")
 

@@ -37,7 +37,7 @@ from .program import extract
 from .program.ir import live_variables
 from .data import Dataset
 from .runs import LoadedRun, load_run
-from .train import batch_loss, denormals_flushed, evaluate_split, temperature
+from .train import batch_loss, denormals_flushed, evaluate_split, temperature, thread_count, torch_threads
 
 @dataclass
 class PruneConfig:
@@ -202,13 +202,15 @@ def staging_dir(out: Path) -> Path:
 
 
 def prune(run_dir: Path, out: Path, config: PruneConfig, quiet: bool = True,
-          finish: Callable[[Path], object] | None = None) -> dict:
-    """Prune the run in `run_dir` into a new run directory `out`; return (and write) its results.
+          finish: Callable[[Path], object] | None = None, threads: int | None = None) -> dict:
+    """Prune the run in `run_dir` into a new run directory `out` (fine-tuning on `threads` torch
+    threads, see train.thread_count); return (and write) its results.
 
     The run is built in a hidden sibling directory and renamed to `out` only once complete (after
     `finish(directory)`, which the CLI uses to decompile it), so an interrupted prune leaves no
     half-run: `out` is untouched and the same command can run again."""
     config.check()
+    threads = thread_count(threads)
     run = load_run(Path(run_dir))
     if not isinstance(run.model, TransformerProgram):
         raise ValueError(f"{run_dir} holds a {type(run.model).__name__}; only Transformer Programs prune")
@@ -219,11 +221,12 @@ def prune(run_dir: Path, out: Path, config: PruneConfig, quiet: bool = True,
         raise runio.RunError(f"{out} is not empty (or is a file); prune writes a new run directory")
     started = time.perf_counter()
     data = run.dataset
-    pruner = _Pruner(run, data, config)
-    before = {split: pruner.accuracy(Pruning(), split) for split in ("val", "test")}
-    pruning = pruner.progressive(Pruning()) if config.finetune_epochs else pruner.greedy(Pruning())
-    pruner.apply(pruning)
-    results = {split: evaluate_split(run.model, data, split) for split in ("train", "val", "test")}
+    with torch_threads(threads):
+        pruner = _Pruner(run, data, config)
+        before = {split: pruner.accuracy(Pruning(), split) for split in ("val", "test")}
+        pruning = pruner.progressive(Pruning()) if config.finetune_epochs else pruner.greedy(Pruning())
+        pruner.apply(pruning)
+        results = {split: evaluate_split(run.model, data, split) for split in ("train", "val", "test")}
     results["pruning"] = {
         "from": str(run_dir),
         "config": asdict(config),

@@ -168,16 +168,41 @@ def check_out(out: Path, resume: bool, record: dict) -> None:
         raise runio.RunError(f"{out} is not empty and holds no run; choose a new or empty --out")
 
 
-def train(config: TrainConfig, out: Path, resume: bool = False, quiet: bool = False) -> dict:
-    """Train one run into `out` and return its results (also written to out/results.json)."""
+def thread_count(threads: int | None = None) -> int:
+    """The torch threads a run trains on: `threads`, else OMP_NUM_THREADS where it is set, else 1.
+    One, because idle torch threads spin-wait: beside any other busy process a 2-thread epoch ran
+    5x slower, while alone a second thread saved 0-26% on these small models
+    (benchmarks/threads_under_load.py)."""
+    if threads is None:
+        threads = int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS", "").isdigit() else 1
+    if threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {threads}")
+    return threads
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op threads set to `threads` inside the block, restored after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def train(config: TrainConfig, out: Path, resume: bool = False, quiet: bool = False, threads: int | None = None) -> dict:
+    """Train one run into `out` on `threads` torch threads (see torch_threads) and return its
+    results (also written to out/results.json)."""
     config = config.resolved()
+    threads = thread_count(threads)
     out = Path(out)
     data = build_dataset(config)
     arch = model_config(config, data)
     check_memory(config, arch)
     record = run_record(config, arch, data)
     check_out(out, resume, record)
-    with runio.locked(out):
+    with runio.locked(out), torch_threads(threads):
         return _train(config, data, arch, record, out, resume, quiet)
 
 
@@ -309,6 +334,7 @@ def _finish(config: TrainConfig, data: Dataset, model, metrics: list[dict], best
     results["epochs"] = len(metrics)
     results["stopped_early"] = len(metrics) < config.epochs
     results["selected_epoch"] = best["epoch"]
+    results["threads"] = torch.get_num_threads()
     results["notes"] = data.splits.notes
     runio.write_json(out / "results.json", results)
     return results

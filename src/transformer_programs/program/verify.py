@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -134,9 +135,10 @@ def _run_program_share(worker: int) -> list[list[int] | str]:
 
 def _run_program(run: _GeneratedProgram, sequences: list[list[int]]) -> list[list[int] | str]:
     """The generated program on every sequence, split over as many forked processes (which inherit
-    the imported program) as torch may use threads; one where there are few inputs, or no fork."""
+    the imported program) as this process may use cores (processes wait without spinning, so
+    they share a busy machine gracefully); one where there are few inputs, or no fork."""
     global _forked
-    workers = min(torch.get_num_threads(), max(1, len(sequences) // PER_PROCESS))
+    workers = min(len(os.sched_getaffinity(0)), max(1, len(sequences) // PER_PROCESS))
     if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
         return [run(sequence) for sequence in sequences]
     _forked = (run, sequences, workers)
