@@ -21,11 +21,13 @@ def _command(pid: int) -> str:
         return ""
 
 
-def _parent(pid: int) -> int | None:
+def _state_and_parent(pid: int) -> tuple[str, int | None]:
+    """A process's state letter (Z: a zombie) and its parent's PID, from /proc."""
     try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[1])
     except (OSError, ValueError, IndexError):
-        return None
+        return "?", None
 
 
 def orphaned_agents() -> list[int]:
@@ -38,18 +40,18 @@ def orphaned_agents() -> list[int]:
                 continue
         except OSError:
             continue
-        parent = _parent(pid)
-        if _command(pid).startswith(AGENTS) and parent is not None and "raylet" not in _command(parent):
+        state, parent = _state_and_parent(pid)
+        if state != "Z" and parent is not None and _command(pid).startswith(AGENTS) and "raylet" not in _command(parent):
             found.append(pid)
     return found
 
 
 def stop_orphaned_agents() -> int:
-    """SIGTERM every orphaned Ray agent of this user; how many there were."""
+    """Kill every orphaned Ray agent of this user (they outlive SIGTERM); how many there were."""
     pids = orphaned_agents()
     for pid in pids:
         with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGKILL)
     return len(pids)
 
 
