@@ -4,6 +4,7 @@ Ray process behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -105,7 +106,6 @@ def test_a_stopped_seeds_run_says_interrupted_and_shuts_ray_down(tmp_path, stop)
 
 
 def test_training_runs_on_one_thread_unless_told_otherwise(tmp_path, capsys, monkeypatch):
-    import json
 
     import torch
 
@@ -123,3 +123,21 @@ def test_training_runs_on_one_thread_unless_told_otherwise(tmp_path, capsys, mon
     assert torch.get_num_threads() == before  # the caller's setting is left as it was
     assert main([*args, str(tmp_path / "zero"), "--threads", "0"]) == 2
     assert "--threads must be at least 1" in one_line_error(capsys) and not (tmp_path / "zero").exists()
+
+
+def test_the_version_is_printed_and_recorded_in_every_run(tmp_path, capsys):
+    from transformer_programs import __version__
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0 and capsys.readouterr().out.strip() == f"tprog {__version__}"
+    assert __version__ not in ("", "unknown")
+    run = tmp_path / "run"
+    args = ["train", "hist", "--epochs", "1", "--n-examples", "120", "--vocab-size", "3", "--train-lengths", "1-4",
+            "--quiet", "--out", str(run)]
+    assert main(args) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["version"] == __version__
+    config["version"] = "0.0.1"  # trained by an older version: it still resumes
+    (run / "config.json").write_text(json.dumps(config))
+    assert main([*args, "--resume"]) == 0

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import __version__
 from .arguments import add_arch_arguments, add_train_arguments, train_config
 from .config import MAX_SEED
 
@@ -241,6 +242,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="tprog", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"tprog {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("tasks", help="list the tasks and their defaults").set_defaults(func=cmd_tasks)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from . import runio
+from . import __version__, runio
 from .config import MAX_SEED
 from .model.program_model import TransformerProgram, part_names, variable_layout
 from .program import extract
@@ -238,7 +238,7 @@ def prune(run_dir: Path, out: Path, config: PruneConfig, quiet: bool = True,
         "seconds": time.perf_counter() - started,
     }
     results["notes"] = data.splits.notes
-    run_config = {**run.config, "model": run.model.config.to_dict()}
+    run_config = {**run.config, "model": run.model.config.to_dict(), "version": __version__}
     staging = staging_dir(out)
     shutil.rmtree(staging, ignore_errors=True)  # what an interrupted prune of the same --out left
     try:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import runio
+from . import __version__, runio
 from .config import TrainConfig
 from .data import Dataset, build_dataset
 from .model import build_model, training_bytes
@@ -150,6 +150,7 @@ def run_record(config: TrainConfig, arch: dict, data: Dataset) -> dict:
         "input_vocab": data.input_vocab.to_json(),
         "label_vocab": data.label_vocab.to_json(),
         "notes": data.splits.notes,
+        "version": __version__,  # of the code that trained it
     }
     return json.loads(json.dumps(record))  # tuples as lists, as they read back
 
@@ -162,10 +163,15 @@ def check_out(out: Path, resume: bool, record: dict) -> None:
     others = [p for p in out.iterdir() if p.name != ".lock"] if out.is_dir() else []
     if holds_run and not resume:
         raise runio.RunError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    if holds_run and runio.read_json(out / "config.json") != record:
+    if holds_run and _settings(runio.read_json(out / "config.json")) != _settings(record):
         raise runio.RunError(f"{out} holds a run with a different configuration; resume needs the same flags")
     if others and not holds_run:
         raise runio.RunError(f"{out} is not empty and holds no run; choose a new or empty --out")
+
+
+def _settings(record: dict) -> dict:
+    """A config.json record without the version that wrote it: a run resumes under a newer version."""
+    return {key: value for key, value in record.items() if key != "version"}
 
 
 def thread_count(threads: int | None = None) -> int:

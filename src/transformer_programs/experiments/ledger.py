@@ -14,11 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .. import runio
+from .. import __version__, runio
 from ..config import ARCH_FIELDS, TrainConfig
 
 EXPERIMENTS = ("grid", "extended", "lengthgen")
@@ -30,14 +29,6 @@ REQUIRED = {
     "experiment": str, "task": str, "trial": str, "key": str, "layers": int, "heads": int, "mlps": int,
     "seed": int, "val_accuracy": float, "test_accuracy": float, "train_accuracy": float, "config": dict,
 }
-
-
-def version() -> str:
-    """This project's version, as installed."""
-    try:
-        return metadata.version("transformer-programs")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def config_key(config: TrainConfig) -> str:
@@ -136,7 +127,7 @@ def make_record(experiment: str, trial: str, labels: dict, config: TrainConfig, 
         "seed": config.seed,
         "off_protocol": off_protocol(config),
         **{name: results[name] for name in RESULT_FIELDS if name in results},
-        "version": version(),
+        "version": __version__,
         "config": json.loads(json.dumps(asdict(config))),
     }
     if experiment == "lengthgen":
