@@ -28,9 +28,9 @@ def test_exhaustive_verification_visits_every_input_once(run_dir, monkeypatch):
     seen = []
     real_verify = decompile_module.verify
 
-    def recording_verify(model, program, path, inputs):
+    def recording_verify(model, program, path, inputs, *shown):
         seen.append([tuple(int(i) for i in row if i != 0) for row in inputs])
-        return real_verify(model, program, path, inputs)
+        return real_verify(model, program, path, inputs, *shown)
 
     monkeypatch.setattr(decompile_module, "verify", recording_verify)
     record = decompile_run(run_dir)

@@ -258,8 +258,9 @@ def test_generated_program_split_over_processes_gives_each_input_its_own_predict
     path = write(program, tmp_path)
     inputs = inputs_for(program, 500, seed=4)
     alone = verify(model, program, path, inputs)
-    monkeypatch.setattr(verify_module.torch, "get_num_threads", lambda: 3)
+    monkeypatch.setattr(verify_module.os, "sched_getaffinity", lambda pid: {0, 1, 2})
     monkeypatch.setattr(verify_module, "PER_PROCESS", 100)  # 504 inputs: three processes
+    monkeypatch.setattr(verify_module, "CHUNK", 50)  # eleven chunks, put back in order
     pools, pool = [], verify_module.ProcessPoolExecutor
     monkeypatch.setattr(verify_module, "ProcessPoolExecutor", lambda n, **kw: pools.append(n) or pool(n, **kw))
     split = verify(model, program, path, inputs)

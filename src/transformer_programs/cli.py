@@ -85,7 +85,7 @@ def cmd_train_seeds(args: argparse.Namespace) -> int:
         return 1
     print(f"kept by validation: {best}")
     failed = len(args.seeds) - sum(row["status"] == "ok" for row in rows)
-    status = decompile_and_report(best, None) if args.program else 0
+    status = decompile_and_report(best, None, args.quiet) if args.program else 0
     return 1 if failed else status
 
 
@@ -102,7 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     results = train(train_config(args, args.task), out, resume=args.resume, quiet=args.quiet, threads=args.threads)
     print_results(results, out)
     if args.program:
-        return decompile_and_report(out, None)
+        return decompile_and_report(out, None, args.quiet)
     return 0
 
 
@@ -121,10 +121,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def decompile_and_report(run_dir: Path, out: Path | None) -> int:
+def decompile_and_report(run_dir: Path, out: Path | None, quiet: bool = False) -> int:
     from .program.decompile import decompile_run
 
-    record = decompile_run(run_dir, out)
+    record = decompile_run(run_dir, out, quiet=quiet)
     checked = f"all {record['inputs']:,} inputs (exhaustive)" if record["exhaustive"] else f"{record['inputs']:,} inputs"
     for report in record["programs"].values():
         print(f"{report['path']}: {report['lines']} lines, verified on {checked}, {report['disagreements']} disagreements")
@@ -143,7 +143,7 @@ def decompile_and_report(run_dir: Path, out: Path | None) -> int:
 
 
 def cmd_decompile(args: argparse.Namespace) -> int:
-    return decompile_and_report(Path(args.run_dir), Path(args.out) if args.out else None)
+    return decompile_and_report(Path(args.run_dir), Path(args.out) if args.out else None, args.quiet)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -169,7 +169,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         print(f"{out}: kept {kept['parts']} of {total['parts']} parts and {kept['reads']} of {total['reads']} "
               f"classifier reads; accuracy val {before['val']:.4f} -> {results['val']['accuracy']:.4f}, "
               f"test {before['test']:.4f} -> {results['test']['accuracy']:.4f}")
-        status.append(decompile_and_report(staged, None))
+        status.append(decompile_and_report(staged, None, args.quiet))
 
     prune(Path(args.run_dir), out, config, quiet=args.quiet, finish=report_and_decompile, threads=args.threads)
     if status[0] == 0:
@@ -269,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("decompile", help="write and verify the program of a run")
     p.add_argument("run_dir")
     p.add_argument("--out", help="program file (default: RUN_DIR/program.py)")
+    p.add_argument("--quiet", action="store_true", help="no progress")
     p.set_defaults(func=cmd_decompile)
 
     p = sub.add_parser("prune", help="remove parts of a trained run, into a new run with a shorter program")

@@ -35,6 +35,7 @@ from .config import MAX_SEED
 from .model.program_model import TransformerProgram, part_names, variable_layout
 from .program import extract
 from .program.ir import live_variables
+from .progress import Progress
 from .data import Dataset
 from .runs import LoadedRun, load_run
 from .train import batch_loss, denormals_flushed, evaluate_split, temperature, thread_count, torch_threads
@@ -86,8 +87,8 @@ def most_common_values(model: TransformerProgram, inputs: torch.Tensor) -> dict[
 class _Pruner:
     """A run's model with a changing pruning, evaluated on the run's data."""
 
-    def __init__(self, run: LoadedRun, data: Dataset, config: PruneConfig):
-        self.run, self.data, self.config = run, data, config
+    def __init__(self, run: LoadedRun, data: Dataset, config: PruneConfig, progress: Progress):
+        self.run, self.data, self.config, self.progress = run, data, config, progress
         self.model: TransformerProgram = run.model
         self.constants = most_common_values(self.model, data.tensors["train"][0])
         self.floor = self.accuracy(Pruning()) - config.max_drop
@@ -99,6 +100,7 @@ class _Pruner:
 
     def accuracy(self, pruning: Pruning, split: str = "val") -> float:
         self.apply(pruning)
+        self.progress.update(1, f"{len(pruning.pruned)} parts and {len(pruning.unread)} reads removed")
         return evaluate_split(self.model, self.data, split)["score"]
 
     def remaining(self, pruning: Pruning) -> list[tuple[str, str]]:
@@ -221,8 +223,8 @@ def prune(run_dir: Path, out: Path, config: PruneConfig, quiet: bool = True,
         raise runio.RunError(f"{out} is not empty (or is a file); prune writes a new run directory")
     started = time.perf_counter()
     data = run.dataset
-    with torch_threads(threads):
-        pruner = _Pruner(run, data, config)
+    with torch_threads(threads), Progress("pruning: evaluations", None, quiet) as progress:
+        pruner = _Pruner(run, data, config, progress)
         before = {split: pruner.accuracy(Pruning(), split) for split in ("val", "test")}
         pruning = pruner.progressive(Pruning()) if config.finetune_epochs else pruner.greedy(Pruning())
         pruner.apply(pruning)

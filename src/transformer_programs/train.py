@@ -6,7 +6,6 @@ import contextlib
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -15,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from . import __version__, runio
 from .config import TrainConfig
@@ -23,6 +21,7 @@ from .data import Dataset, build_dataset
 from .model import build_model, training_bytes
 from .model.program_model import TransformerProgram
 from .model.standard import StandardTransformer
+from .progress import Progress
 from .runs import model_config
 from .vocab import Vocab
 
@@ -94,11 +93,6 @@ def evaluate(
 def evaluate_split(model: torch.nn.Module, data: Dataset, split: str) -> dict:
     """`evaluate` on one of the run's splits, with entity scores for tagging tasks."""
     return evaluate(model, *data.tensors[split], entities=data.label_vocab if data.tagging else None)
-
-
-def _progress(total: int, initial: int, quiet: bool) -> tqdm:
-    disable = quiet or not sys.stderr.isatty()
-    return tqdm(total=total, initial=initial, desc="epochs", disable=disable, leave=False)
 
 
 @contextlib.contextmanager
@@ -221,7 +215,7 @@ def _train(config: TrainConfig, data: Dataset, arch: dict, record: dict, out: Pa
     steps_per_epoch = math.ceil(len(train_x) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     is_program = config.model == "program"
-    bar = _progress(config.epochs, len(metrics), quiet)
+    bar = Progress("epochs", config.epochs, quiet, initial=len(metrics))
     for epoch in range(len(metrics), config.epochs):
         if should_stop(metrics, best["epoch"] if best else 0, config.early_stop):
             break
@@ -259,8 +253,7 @@ def _train(config: TrainConfig, data: Dataset, arch: dict, record: dict, out: Pa
             weights = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
             best = {"epoch": epoch + 1, "val_accuracy": val["score"], "weights": weights}
         _save_checkpoint(out, model, optimizer, generator, metrics, best)
-        bar.update(1)
-        bar.set_postfix(loss=f"{row['loss']:.3f}", tau=f"{tau:.3f}", val=f"{val['accuracy']:.4f}")
+        bar.update(1, f"loss {row['loss']:.3f}, tau {tau:.3f}, val {val['accuracy']:.4f}")
     bar.close()
     return _finish(config, data, model, metrics, best, out)
 

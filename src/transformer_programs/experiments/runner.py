@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from .. import runio
+from ..progress import Progress
 from ..arguments import add_train_arguments
 from ..config import TrainConfig
 from .ledger import Ledger, make_record
@@ -160,8 +160,7 @@ class _Recorder:
                  ledger: Ledger | None = None):
         self.path, self.trials, self.rows, self.ledger = path, trials, rows, ledger
         self.by_name = {trial.name: trial for trial in trials}
-        disable = quiet or not sys.stderr.isatty()
-        self.bar = tqdm(total=len(trials), initial=done, desc="trials", disable=disable)
+        self.bar = Progress("trials", len(trials), quiet, initial=done)
 
     def record(self, name: str, results: dict) -> None:
         """Add (or replace) one trial's row, rewrite the table atomically, add a finished trial's
@@ -171,11 +170,9 @@ class _Recorder:
         self.write()
         if self.ledger is not None and trial.experiment and results.get("status") == "ok":
             self.ledger.add(make_record(trial.experiment, name, trial.labels, trial.config, results))
-        self.bar.update(1)
         ok = [row for row in self.rows.values() if row["status"] == "ok"]
-        if ok:
-            best = max(ok, key=lambda row: row["val_accuracy"])
-            self.bar.set_postfix(best=best["trial"], val=f"{best['val_accuracy']:.4f}")
+        best = max(ok, key=lambda row: row["val_accuracy"]) if ok else None
+        self.bar.update(1, f"best {best['trial']}, val {best['val_accuracy']:.4f}" if best else None)
 
     def write(self) -> None:
         """The table in plan order."""

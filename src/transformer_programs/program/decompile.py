@@ -70,12 +70,12 @@ def verification_inputs(run: LoadedRun, program: Program, n_random: int = 2000) 
                                                     "random_inputs": n_random}
 
 
-def simplified(run: LoadedRun, full: Program, inputs, how: dict) -> Program:
+def simplified(run: LoadedRun, full: Program, inputs, how: dict, quiet: bool = True) -> Program:
     """The simplified program of a run: defined on its input space where verification lists it
     (then exact on each input of it), else on every input, each pass checked on `inputs`."""
     if how["exhaustive"]:
-        return simplify(full, run.input_space())
-    return simplify(full, None, padded(as_sequences(inputs)))
+        return simplify(full, run.input_space(), quiet=quiet)
+    return simplify(full, None, padded(as_sequences(inputs)), quiet=quiet)
 
 
 def simplified_program(run: LoadedRun, full: Program) -> Program:
@@ -106,14 +106,14 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000) -> dict:
+def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000, quiet: bool = False) -> dict:
     """Write a run's simplified and full programs, each verified against its model, and
     RUN_DIR/verification.json; return that record.
 
     A program is moved into place only when its verification finds no disagreement. Otherwise
     nothing is replaced, the record (with the smallest input that shows the disagreement) goes
     to RUN_DIR/verification-failed.json, and its "disagreements" is above 0: callers (the CLI)
-    must treat that as failure.
+    must treat that as failure. Progress (simplifying, then checking) is shown unless `quiet`.
     """
     run_dir = Path(run_dir)
     run = load_run(run_dir)
@@ -123,7 +123,7 @@ def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000) 
     digest = model_digest(run_dir)
     full = run_program(run)
     inputs, how = verification_inputs(run, full, n_random)
-    programs = {"program": simplified(run, full, inputs, how), "program_full": full}
+    programs = {"program": simplified(run, full, inputs, how, quiet), "program_full": full}
     reports: dict[str, dict] = {}
     written: dict[str, Path] = {}
     predictions: list[list[int]] = []
@@ -133,7 +133,7 @@ def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000) 
             temporary = paths[name].with_name(f".{paths[name].stem}.verifying.py")
             runio.atomic_write_text(temporary, code)
             written[name] = temporary
-            report: Report = verify(run.model, program, temporary, inputs)
+            report: Report = verify(run.model, program, temporary, inputs, quiet, paths[name].name)
             predictions = predictions or report.predictions
             reports[name] = {
                 "path": _relative(paths[name], run_dir),

@@ -18,6 +18,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..progress import Progress
 from ..tasks.base import InputSpace
 from .classifier_forms import as_points, as_rules
 from .codegen import generate
@@ -246,13 +247,15 @@ def remove_dead(program: Program) -> Program:
     return program
 
 
-def simplify(program: Program, space: InputSpace | None = None, checks: np.ndarray | None = None) -> Program:
+def simplify(program: Program, space: InputSpace | None = None, checks: np.ndarray | None = None,
+             quiet: bool = True) -> Program:
     """The simplified program, equal to `program` on every input of `space` (and defined only
     there) or, without a space, on every input.
 
     The result is checked on the inputs of `space`, or on `checks` (id rows) without one; when it
     changes a prediction, the passes are checked in turn and SimplifyError names the first that
     does, with an input. The classifier stays weights where its rules would print longer.
+    Progress (pass by pass) is shown unless `quiet`.
     """
     inputs = encode_space(program, space) if space is not None else None
     checks = inputs if inputs is not None else checks
@@ -271,9 +274,11 @@ def simplify(program: Program, space: InputSpace | None = None, checks: np.ndarr
         ("remove dead parts after rules", remove_dead),
     ]
     stages, current = [], program
-    for name, function in passes:
-        current = function(current)
-        stages.append((name, current))
+    with Progress("simplifying", len(passes), quiet) as progress:
+        for name, function in passes:
+            current = function(current)
+            stages.append((name, current))
+            progress.update(1, name)
     weighted = dict(stages)["remove dead parts after points"]
     result = min((current, weighted), key=lambda p: generate(p).count("\n"))
     if expected is not None and _wrong(result, checks, expected).size:

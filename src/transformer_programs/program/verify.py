@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import multiprocessing
@@ -16,12 +17,14 @@ import numpy as np
 import torch
 
 from ..model.program_model import TransformerProgram
+from ..progress import Progress
 from ..vocab import BOS, EOS, PAD
 from .interpret import run_batch
 from .ir import Program
 
 BATCH = 256  # sequences per model / interpreter call
 PER_PROCESS = 5000  # fewest inputs worth a process of their own when running the generated program
+CHUNK = 2000  # inputs the generated program runs on between two progress updates
 _module_ids = itertools.count()
 
 
@@ -97,7 +100,8 @@ def padded(sequences: list[list[int]]) -> np.ndarray:
     return out
 
 
-def _batched(sequences: list[list[int]], predict: Callable[[np.ndarray], np.ndarray]) -> list[list[int]]:
+def _batched(sequences: list[list[int]], predict: Callable[[np.ndarray], np.ndarray],
+             progress: Progress) -> list[list[int]]:
     """Predictions per sequence, computed in batches of similar length."""
     order = sorted(range(len(sequences)), key=lambda n: len(sequences[n]))
     out: list[list[int]] = [[] for _ in sequences]
@@ -106,6 +110,7 @@ def _batched(sequences: list[list[int]], predict: Callable[[np.ndarray], np.ndar
         predictions = predict(padded([sequences[n] for n in chunk]))  # (b, T)
         for row, n in enumerate(chunk):
             out[n] = [int(p) for p in predictions[row, : len(sequences[n])]]
+        progress.update(len(chunk))
     return out
 
 
@@ -124,33 +129,36 @@ class _GeneratedProgram:
             return f"{type(error).__name__}: {error}"
 
 
-_forked: tuple[_GeneratedProgram, list[list[int]], int] | None = None  # what forked workers read: see _run_program
+_forked: tuple[_GeneratedProgram, list[list[int]]] | None = None  # what forked workers read: see _run_program
 
 
-def _run_program_share(worker: int) -> list[list[int] | str]:
-    """In a forked worker: the generated program on every `workers`-th sequence from `worker` on."""
-    run, sequences, workers = _forked
-    return [run(sequence) for sequence in sequences[worker::workers]]
+def _run_program_chunk(bounds: tuple[int, int]) -> list[list[int] | str]:
+    """In a forked worker: the generated program on sequences[start:stop]."""
+    run, sequences = _forked
+    return [run(sequence) for sequence in sequences[bounds[0] : bounds[1]]]
 
 
-def _run_program(run: _GeneratedProgram, sequences: list[list[int]]) -> list[list[int] | str]:
-    """The generated program on every sequence, split over as many forked processes (which inherit
-    the imported program) as this process may use cores (processes wait without spinning, so
-    they share a busy machine gracefully); one where there are few inputs, or no fork."""
+def _run_program(run: _GeneratedProgram, sequences: list[list[int]], progress: Progress) -> list[list[int] | str]:
+    """The generated program on every sequence, in chunks over as many forked processes (which
+    inherit the imported program) as this process may use cores (processes wait without spinning,
+    so they share a busy machine gracefully); in this process where there are few inputs, or no fork."""
     global _forked
     workers = min(len(os.sched_getaffinity(0)), max(1, len(sequences) // PER_PROCESS))
-    if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return [run(sequence) for sequence in sequences]
-    _forked = (run, sequences, workers)
+    chunks = [(start, min(start + CHUNK, len(sequences))) for start in range(0, len(sequences), CHUNK)]
+    out: list[list[int] | str] = []
+    _forked = (run, sequences)
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            shares = list(pool.map(_run_program_share, range(workers)))
+        with contextlib.ExitStack() as stack:
+            mapped = map
+            if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+                pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+                mapped = stack.enter_context(pool).map  # results in order, as they finish
+            for part in mapped(_run_program_chunk, chunks):
+                out += part
+                progress.update(len(part))
+        return out
     finally:
         _forked = None
-    out: list[list[int] | str] = [[] for _ in sequences]
-    for worker, share in enumerate(shares):
-        out[worker::workers] = share
-    return out
 
 
 class _Semantics:
@@ -219,8 +227,11 @@ def verify(
     program: Program,
     code_path: Path,
     inputs: Sequence[Sequence[int]] | np.ndarray | torch.Tensor,
+    quiet: bool = True,
+    name: str | None = None,
 ) -> Report:
-    """Compare discretized model, interpreter and generated program (imported from `code_path`).
+    """Compare discretized model, interpreter and generated program (imported from `code_path`),
+    showing progress (under `name`, default the file's) unless `quiet`.
 
     `inputs` are id sequences, or an (N, T) array right-padded with 0. On disagreement the
     report holds the smallest input that shows it (fewest tokens, then shrunk) with the three
@@ -228,9 +239,10 @@ def verify(
     """
     sequences = as_sequences(inputs)
     semantics = _Semantics(model, program, load_program(Path(code_path)))
-    by_model = _batched(sequences, semantics.by_model)
-    by_interpreter = _batched(sequences, semantics.by_interpreter)
-    by_program = _run_program(semantics.by_program, sequences)
+    with Progress(f"checking {name or Path(code_path).name}", 3 * len(sequences), quiet) as progress:
+        by_model = _batched(sequences, semantics.by_model, progress)
+        by_interpreter = _batched(sequences, semantics.by_interpreter, progress)
+        by_program = _run_program(semantics.by_program, sequences, progress)
     failing = [n for n in range(len(sequences)) if not by_model[n] == by_interpreter[n] == by_program[n]]
     first = None
     if failing:
