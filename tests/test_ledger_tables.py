@@ -60,7 +60,7 @@ def test_results_page_and_readme_table_come_from_the_ledger(ledger, tmp_path):
     assert figure in written and figure.stat().st_size > 0 and f"]({figure.name})" in page
     text = readme.read_text()
     assert text.startswith("# Tool\n\n") and text.endswith("<!-- end of results table -->\n\nrest\n")
-    assert "old" not in text and "| hist | 100.00 | 99.99 | 100.00 (1/2/2) | 2/4/2 | 99.50 | 61 |" in text
+    assert "old" not in text and "| hist | 100.00 | 99.99 | 100.00 (1/2/2) | 3 of 40 | 2/4/2 | 99.50 | 61 |" in text
     assert write_results(ledger, out, readme) == written and readme.read_text() == text  # rerun: the same
 
 
