@@ -141,3 +141,14 @@ def test_the_version_is_printed_and_recorded_in_every_run(tmp_path, capsys):
     config["version"] = "0.0.1"  # trained by an older version: it still resumes
     (run / "config.json").write_text(json.dumps(config))
     assert main([*args, "--resume"]) == 0
+
+
+def test_agents_a_killed_driver_left_are_stopped_before_a_new_local_ray():
+    from transformer_programs.experiments.ray_session import stop_orphaned_agents
+
+    # An agent whose raylet is gone: its parent is anything but a raylet (here, this test).
+    agent = subprocess.Popen(["bash", "-c", "exec -a ray::DashboardAgent sleep 60"])
+    time.sleep(0.5)
+    assert agent.pid in orphaned_agents()
+    assert stop_orphaned_agents() >= 1
+    assert agent.wait(timeout=10) == -signal.SIGKILL
