@@ -11,6 +11,7 @@ from .. import runio
 from . import report
 from .ledger import Ledger
 from .length import plot_length
+from .sweep import best_configuration
 
 # The paper's Table 1 (best configuration of its grid, test %), and the reproduction study's
 # figures: the paper's configuration run again, and the best of its extended grid.
@@ -39,8 +40,6 @@ def _config(values: tuple) -> str:
 def _best(records: list[dict]) -> tuple[tuple, dict] | None:
     """The paper's selection: per configuration the seed with the best validation accuracy, then
     the configuration whose selected seed validates best (ties: the smaller model)."""
-    from .sweep import best_configuration
-
     selected = report.select_by_validation([{**r, "status": "ok"} for r in records], CONFIG)
     best = best_configuration(selected)
     return (best, selected[best]) if best is not None else None
