@@ -105,3 +105,15 @@ def test_a_failing_verification_replaces_nothing(run_dir, monkeypatch):
     failed = json.loads((run_dir / "verification-failed.json").read_text(encoding="utf-8"))
     assert failed["programs"]["program_full"]["first_disagreement"]["tokens"]
     assert not list(run_dir.glob(".*verifying*"))
+
+
+def test_a_space_too_large_to_list_is_sampled_at_its_own_lengths(trained):
+    from transformer_programs.program.decompile import run_program, verification_inputs
+
+    run = load_run(trained(task="dyck2", epochs=1, n_examples=200))  # 4^15 inputs: sampled, not listed
+    inputs, how = verification_inputs(run, run_program(run), n_random=300)
+    sampled = inputs[-300:]
+    space = run.input_space()
+    assert not how["exhaustive"] and how["random_from"] == space.describe()
+    assert all(space.contains([run.input_vocab.tokens[i] for i in sequence]) for sequence in sampled)
+    assert len({tuple(sequence) for sequence in sampled}) > 290  # drawn, not repeated

@@ -58,16 +58,24 @@ def run_program(run: LoadedRun) -> Program:
 
 def verification_inputs(run: LoadedRun, program: Program, n_random: int = 2000) -> tuple[np.ndarray | list, dict]:
     """The inputs to verify on and how they were chosen: every input of the run's input space
-    when it has at most MAX_EXHAUSTIVE, else validation, test and `n_random` random inputs."""
+    when it has at most MAX_EXHAUSTIVE, else validation, test and `n_random` random inputs, drawn
+    from the input space where the task has one (so of the task's own lengths), else from any
+    sequence of its tokens."""
     space = run.input_space()
-    if space is not None and space.size() <= MAX_EXHAUSTIVE and space.max_len + 1 + space.eos <= program.max_len:
+    fits = space is not None and space.max_len + 1 + space.eos <= program.max_len
+    if fits and space.size() <= MAX_EXHAUSTIVE:
         inputs = encode_space(program, space)
         return inputs, {"exhaustive": True, "input_space": space.describe(), "random_inputs": 0}
     data = run.dataset
     held_out = [data.tensors[name][0].numpy() for name in ("val", "test")]
-    sampled = random_inputs(program, n_random, 1, program.max_len, seed=0)
-    return [*held_out[0], *held_out[1], *sampled], {"exhaustive": False, "input_space": None,
-                                                    "random_inputs": n_random}
+    if fits:
+        index = {token: i for i, token in enumerate(program.input_vocab)}
+        sampled = [[index[token] for token in tokens] for tokens in space.sample(n_random, seed=0)]
+    else:
+        sampled = random_inputs(program, n_random, 1, program.max_len, seed=0)
+    return [*held_out[0], *held_out[1], *sampled], {
+        "exhaustive": False, "input_space": None, "random_inputs": n_random,
+        "random_from": space.describe() if fits else "any sequence of the vocabulary"}
 
 
 def simplified(run: LoadedRun, full: Program, inputs, how: dict, quiet: bool = True) -> Program:

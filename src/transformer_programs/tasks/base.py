@@ -66,6 +66,15 @@ class InputSpace:
         framed = tokens[:1] == [BOS] and (not self.eos or (len(tokens) > 1 and tokens[-1] == EOS))
         return framed and self.min_len <= len(content) <= self.max_len and set(content) <= set(self.symbols)
 
+    def sample(self, n: int, seed: int = 0) -> list[list[str]]:
+        """`n` inputs drawn uniformly from the space (each length as often as it has inputs)."""
+        rng = np.random.default_rng(seed)
+        lengths = np.arange(self.min_len, self.max_len + 1)
+        counts = np.array([float(len(self.symbols)) ** length for length in lengths])
+        chosen = rng.choice(lengths, size=n, p=counts / counts.sum())
+        tail = [EOS] if self.eos else []
+        return [[BOS, *rng.choice(self.symbols, size=length).tolist(), *tail] for length in chosen.tolist()]
+
     def describe(self) -> str:
         """The form in words, tokens quoted."""
         count = str(self.min_len) if self.min_len == self.max_len else f"{self.min_len} to {self.max_len}"
