@@ -18,9 +18,9 @@ from typing import Any
 import torch
 
 from .. import runio
-from ..progress import Progress
 from ..arguments import add_train_arguments
 from ..config import TrainConfig
+from ..progress import Progress
 from .ledger import Ledger, make_record
 from .ray_session import ray_session
 
