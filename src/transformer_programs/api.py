@@ -90,7 +90,7 @@ class Run:
             value = most_common_values(program, inputs)[part]
         elif not 0 <= value <= highest:
             raise ValueError(f"value {value} is outside {part}'s values 0..{highest}")
-        return self.accuracy(split, ablated(self.program, part, value))
+        return self.accuracy(split, ablated(program, part, value))
 
     def circuit(self, split: str = "val", simplified: bool = False) -> Circuit:
         """The dependency graph, each part scored by the accuracy lost when it is ablated."""
@@ -107,12 +107,16 @@ class Run:
         """The program's mistakes on a split, grouped by the branch that chose the wrong value."""
         return error_groups(self.simplified if simplified else self.program, *self.split(split))
 
+    def features_page(self) -> str:
+        """The feature-function view (Markdown) of a run with learned embeddings."""
+        training = [sequence[1:-1] for sequence in self.loaded.splits.train.inputs]  # words, not <s> and </s>
+        return features_markdown(self.program, training, str(self.path))
+
     def features(self, out: str | Path | None = None) -> Path:
         """Write the feature-function view (features.md) of a run with learned embeddings."""
         out = Path(out) if out is not None else self.path / "features.md"
         runio.check_output(out, FEATURES_MARK)
-        training = [sequence[1:-1] for sequence in self.loaded.splits.train.inputs]  # words, not <s> and </s>
-        runio.atomic_write_text(out, features_markdown(self.program, training, str(self.path)))
+        runio.atomic_write_text(out, self.features_page())
         return out
 
     def report(self, out: str | Path | None = None, examples: int = 3, split: str = "test") -> Path:
@@ -135,10 +139,7 @@ class Run:
             ids = encode_tokens(self.simplified, tokens)
             patterns = head_patterns(self.simplified, run_batch(self.simplified, ids)[1], ids != 0)
             shown.append(HeatmapInput(tokens, {head: reads[0] for head, reads in patterns.items()}))
-        features = None
-        if self.program.embeddings:
-            training = [sequence[1:-1] for sequence in self.loaded.splits.train.inputs]
-            features = features_markdown(self.program, training, str(self.path))
+        features = self.features_page() if self.program.embeddings else None
         page = Page(f"Transformer Program: {self.path}", self.loaded.config, results, metrics, source, note, proof,
                     pruning_summary(results), self.circuit(simplified=True), shown,
                     self.errors(split, simplified=True), split, features)
