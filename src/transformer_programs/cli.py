@@ -155,6 +155,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_prune(args: argparse.Namespace) -> int:
     from . import runio
+    from .analysis.run_files import pruning_line
     from .prune import PruneConfig, prune
 
     config = PruneConfig(max_drop=args.max_drop, finetune_epochs=args.finetune_epochs, seed=args.seed)
@@ -163,12 +164,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
     def report_and_decompile(staged: Path) -> None:
         """Say what pruning kept, then decompile the pruned run before it is moved into place."""
-        results = runio.read_json(staged / "results.json")
-        pruning = results["pruning"]
-        kept, total, before = pruning["kept"], pruning["of"], pruning["before"]
-        print(f"{out}: kept {kept['parts']} of {total['parts']} parts and {kept['reads']} of {total['reads']} "
-              f"classifier reads; accuracy val {before['val']:.4f} -> {results['val']['accuracy']:.4f}, "
-              f"test {before['test']:.4f} -> {results['test']['accuracy']:.4f}")
+        print(f"{out}: {pruning_line(runio.read_json(staged / 'results.json'))}")
         status.append(decompile_and_report(staged, None, args.quiet))
 
     prune(Path(args.run_dir), out, config, quiet=args.quiet, finish=report_and_decompile, threads=args.threads)

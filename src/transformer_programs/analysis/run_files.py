@@ -67,15 +67,21 @@ def proof_summary(path: Path) -> str:
     return f"Verified against the model {how}: {disagreements} disagreements."
 
 
+def pruning_line(results: dict) -> str:
+    """What pruning kept and the accuracy before and after, in words (results.json of a pruned run)."""
+    pruning = results["pruning"]
+    kept, total, before = pruning["kept"], pruning["of"], pruning["before"]
+    return (f"kept {kept['parts']} of {total['parts']} parts and {kept['reads']} of {total['reads']} classifier "
+            f"reads; accuracy val {before['val']:.4f} -> {results['val']['accuracy']:.4f}, "
+            f"test {before['test']:.4f} -> {results['test']['accuracy']:.4f}")
+
+
 def pruning_summary(results: dict) -> str | None:
     """What pruning removed and the accuracy before and after, in a sentence (None: not pruned)."""
     pruning = results.get("pruning")
     if not isinstance(pruning, dict):
         return None
     try:
-        kept, total, before = pruning["kept"], pruning["of"], pruning["before"]
-        return (f"Pruned from {pruning['from']}: kept {kept['parts']} of {total['parts']} parts and {kept['reads']} "
-                f"of {total['reads']} classifier reads; accuracy val {before['val']:.4f} -> {results['val']['accuracy']:.4f}, "
-                f"test {before['test']:.4f} -> {results['test']['accuracy']:.4f}.")
+        return f"Pruned from {pruning['from']}: {pruning_line(results)}."
     except (KeyError, TypeError, ValueError):
         raise runio.RunError('results.json: "pruning" lacks kept, of, before or from; prune the run again') from None
