@@ -133,7 +133,7 @@ def test_the_report_renders_in_headless_chromium_with_heatmaps_and_no_console_er
     # One program throughout: the listed program.py, its proof, and a circuit of its own parts.
     program = (run_dir / "program.py").read_text(encoding="utf-8")
     assert "program.py, the simplified program, as verified." in done.stdout
-    assert "Verified against the model on every one of its 120 possible inputs" in done.stdout
+    assert "program.py: proved on every one of its 120 inputs" in done.stdout
     assert "on the test split" in done.stdout
     parts = [part.name for part in tp.load(run_dir).circuit(simplified=True).ranked()]
     assert parts and all(name in program for name in parts)

@@ -27,6 +27,6 @@ def test_the_tutorial_runs_and_proves_its_program(tmp_path, monkeypatch):
     assert "def run(tokens):" in text and "prediction" in text
     assert "mistaken positions in" in text and "(e.g. <s>" in text  # an error group with its example
     html = notebook.cells[-1].outputs[0]["data"]["text/html"]
-    assert "<h2>Program</h2>" in html and "Verified against the model on every one of its 1,364" in html
+    assert "<h2>Program</h2>" in html and "program.py: proved on every one of its 1,364 inputs" in html
     assert (tmp_path / "runs" / "tutorial-hist" / "program.py").is_file()
     assert not os.path.exists(NOTEBOOK.parent / "runs")  # it ran where it was told to

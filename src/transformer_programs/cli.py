@@ -122,12 +122,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def decompile_and_report(run_dir: Path, out: Path | None, quiet: bool = False) -> int:
+    from .analysis.run_files import proof_line
     from .program.decompile import decompile_run
 
     record = decompile_run(run_dir, out, quiet=quiet)
-    checked = f"all {record['inputs']:,} inputs (exhaustive)" if record["exhaustive"] else f"{record['inputs']:,} inputs"
     for report in record["programs"].values():
-        print(f"{report['path']}: {report['lines']} lines, verified on {checked}, {report['disagreements']} disagreements")
+        print(f"{report['path']}: {report['lines']} lines, {proof_line(record, report)}")
     if record["disagreements"]:
         first = next(r["first_disagreement"] for r in record["programs"].values() if r["first_disagreement"])
         print(f"tprog: a program disagrees with the model; nothing was replaced (see {run_dir}/verification-failed.json); "

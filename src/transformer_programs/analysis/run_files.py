@@ -54,14 +54,35 @@ def read_metrics(path: Path) -> list[dict[str, float]]:
     return rows
 
 
+def proof_line(record: dict, report: dict) -> str:
+    """How one program of verification.json was proved and checked, in a clause."""
+    checked = (f"checked by running model, IR and program on {report['inputs']:,} inputs: "
+               f"{report['disagreements']} disagreements")
+    proof = report.get("proof")
+    if proof is None:  # written before programs were proved
+        return checked
+    if proof["scope"] == "every input":
+        scope = "every input it takes"
+    elif proof["scope"] == "every listed input":
+        scope = f"every one of its {record['inputs']:,} inputs ({record.get('input_space')})"
+    else:
+        scope = "no input: sampled"
+    if proof["unproved"]:
+        return f"not proved ({len(proof['unproved'])} parts, first {proof['unproved'][0]}); {checked}"
+    return f"proved on {scope} in {proof['seconds']:.2f} s; {checked}"
+
+
 def proof_summary(path: Path) -> str:
     """How the run's programs were checked against its model, in a sentence (from verification.json)."""
     if not path.is_file():
         return "Not verified: `tprog decompile RUN` writes and verifies the program."
     record = runio.read_json(path)
     inputs, disagreements = record.get("inputs"), record.get("disagreements")
-    if not isinstance(inputs, int) or not isinstance(disagreements, int):
-        raise runio.RunError(f'{path}: "inputs" and "disagreements" must be whole numbers')
+    programs = record.get("programs")
+    if not isinstance(inputs, int) or not isinstance(disagreements, int) or not isinstance(programs, dict):
+        raise runio.RunError(f'{path}: "inputs" and "disagreements" must be whole numbers, "programs" an object')
+    if all("proof" in report for report in programs.values()):
+        return " ".join(f"{report['path']}: {proof_line(record, report)}." for report in programs.values())
     how = (f"on every one of its {inputs:,} possible inputs (exhaustive: {record.get('input_space')})"
            if record.get("exhaustive") else f"on {inputs:,} inputs (sampled: validation, test and random ones)")
     return f"Verified against the model {how}: {disagreements} disagreements."

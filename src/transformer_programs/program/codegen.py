@@ -53,7 +53,7 @@ from .weights_code import weights_lines
 SHORT_NAMES = {"tokens": "token", "positions": "position", "ones": "one"}
 INPUTS = ("tokens", "positions", "ones")
 
-def _list_name(variable: str) -> str:
+def list_name(variable: str) -> str:
     """Name of the list holding a variable's value at every position inside run()."""
     return variable if variable in SHORT_NAMES else f"{variable}_outputs"
 
@@ -145,8 +145,8 @@ class _Writer:
         return f"lambda q, k: k == {name}.get(q)"
 
     def attention(self, head: CategoricalAttention | NumericalAttention) -> list[str]:
-        out = _list_name(head.name)
-        q, k, v = (_list_name(name) for name in (head.query, head.key, head.value))
+        out = list_name(head.name)
+        q, k, v = (list_name(name) for name in (head.query, head.key, head.value))
         predicate = self.predicate(head)
         causal = ", causal=True" if head.causal else ""
         if isinstance(head, NumericalAttention):
@@ -165,7 +165,7 @@ class _Writer:
     def one_input(self, out_name: str, source: str, outputs: dict[int, str]) -> str:
         """A list expression computing `out_name` at every position from one variable, given
         its output (a literal) for each reachable input value."""
-        x = _list_name(source)
+        x = list_name(source)
         values = sorted(outputs)
         distinct = set(outputs.values())
         if len(distinct) == 1:
@@ -198,7 +198,7 @@ class _Writer:
         if found is not None:  # it ignores the other input
             source, outputs = found
             code = self.one_input(mlp.name, source, {v: repr(output) for v, output in outputs.items()})
-            return [f"    {_list_name(mlp.name)} = {code}"]
+            return [f"    {list_name(mlp.name)} = {code}"]
         pairs = {(a, b): mlp.table[a][b] for a, b in pairs_anywhere(self.at, mlp.first, mlp.second)}
         default = Counter(pairs.values()).most_common(1)[0][0]
         name = mlp.name.upper()
@@ -208,13 +208,13 @@ class _Writer:
             if output != default
         ]
         self.table(name, entries)
-        a, b = _list_name(mlp.first), _list_name(mlp.second)
-        return [f"    {_list_name(mlp.name)} = [{name}.get(pair, {default!r}) for pair in zip({a}, {b})]"]
+        a, b = list_name(mlp.first), list_name(mlp.second)
+        return [f"    {list_name(mlp.name)} = [{name}.get(pair, {default!r}) for pair in zip({a}, {b})]"]
 
     def numerical_mlp(self, mlp: NumericalMLP) -> list[str]:
         last = len(mlp.table) - 1
         outputs = {x: repr(mlp.table[min(x, last)]) for x in self.domains[mlp.source]}
-        return [f"    {_list_name(mlp.name)} = " + self.one_input(mlp.name, mlp.source, outputs)]
+        return [f"    {list_name(mlp.name)} = " + self.one_input(mlp.name, mlp.source, outputs)]
 
     def component(self, component) -> list[str]:
         if isinstance(component, (CategoricalAttention, NumericalAttention)):
@@ -243,7 +243,7 @@ class _Writer:
         comment = f"# The classifier: the label of each joint value of {len(rules.reads)} variables (any other: {default})."
         table = wrapped("CLASSIFIER = {", [f"{k}: {v}" for k, v in entries], ", ", "}", "")
         self.definitions.append([comment, *table])
-        names = [_list_name(name) for name in rules.reads]
+        names = [list_name(name) for name in rules.reads]
         return wrapped(f"return [CLASSIFIER.get(key, {default}) for key in zip(", names, ", ", ")]", "    ")
 
     # --- the whole file ----------------------------------------------------------------------
@@ -281,11 +281,11 @@ class _Writer:
             body.append("    positions = list(range(len(tokens)))")
         if "ones" in used:
             body.append("    ones = [1] * len(tokens)")
-        body += [f"    {_list_name(e.name)} = [{e.name.upper()}[token] for token in tokens]" for e in program.embeddings]
+        body += [f"    {list_name(e.name)} = [{e.name.upper()}[token] for token in tokens]" for e in program.embeddings]
         for variable in program.variables:
             if variable.constant is not None:
                 value = self.show(variable.name, variable.constant)
-                body.append(f"    {_list_name(variable.name)} = [{value}] * len(tokens)  # constant")
+                body.append(f"    {list_name(variable.name)} = [{value}] * len(tokens)  # constant")
         body += body_parts
         doc = "Reads the input tokens; returns the predicted label of every position."
         return function_lines("run", ["tokens"], doc, body)
@@ -314,7 +314,7 @@ def _source(program: Program, model_sha256: str | None, counts: bool) -> str:
     if isinstance(classifier, Rules):
         statements += writer.rules(classifier)
     else:
-        entries = [f"{name!r}: {_list_name(name)}" for name in classifier_reads(program)]
+        entries = [f"{name!r}: {list_name(name)}" for name in classifier_reads(program)]
         mapping = wrapped("variables = {", entries, ", ", "}", "    ")
         if len(mapping) > 1:
             mapping[0] += "  # every variable the classifier reads, in variable order"

@@ -1,9 +1,12 @@
 """A run -> its programs on disk: the simplified program.py and program_full.py, each verified.
 
-Both are written only once verified against the model: on every input where the run's task
-can list them all (`"exhaustive": true`), else on the validation and test inputs plus random
-ones. verification.json and each program name the model (a hash of its config and weights)
-they were verified against, so a program whose model has changed is refused, not served.
+Both are written only once verified against the model: proved by their tables (`prove`: the
+full program on every input, the simplified one on every input of its task's space where that
+can be listed) and checked by running all three semantics on a sample beside the proof; what the
+proof leaves is checked by running on every listed input (`"exhaustive": true`), else on the
+validation and test inputs plus random ones. verification.json and each program name the model
+(a hash of its config and weights) they were verified against, so a program whose model has
+changed is refused, not served.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from .codegen import generate
 from .extract import extract
 from .interpret import run_tokens
 from .ir import Program
-from .simplify import encode_space, simplify
+from .prove import EVERY_LISTED_INPUT, SAMPLED, prove
+from .simplify import encode_space, predictions, simplify
 from .templates import MARK
-from .verify import Report, as_sequences, padded, random_inputs, verify
+from .verify import Report, as_sequences, load_program, padded, random_inputs, verify
 
 MAX_EXHAUSTIVE = 400_000  # inputs: up to this many, verification checks every input of the space
+SECOND_CHECK = 5_000  # listed inputs that all three semantics run on beside a proof, at most
 RUN_FILES = ("config.json", "model.safetensors", "checkpoint.safetensors", "checkpoint.json", "metrics.csv",
              "results.json", "verification.json", "verification-failed.json")
 DIGEST_LINE = re.compile(r'^MODEL_SHA256 = "([0-9a-f]{64})"$', re.MULTILINE)
@@ -92,22 +97,26 @@ def simplified_program(run: LoadedRun, full: Program) -> Program:
     return simplified(run, full, inputs, how)
 
 
-def _program_accuracy(run: LoadedRun, inputs, predictions: list[list[int]]) -> dict[str, float]:
-    """Token accuracy of a verified program on the validation and test splits, from its
-    predictions on the verified inputs (which hold every validation and test input)."""
-    by_input = {tuple(sequence): labels for sequence, labels in zip(as_sequences(inputs), predictions)}
+def _program_accuracy(run: LoadedRun, program: Program) -> dict[str, float]:
+    """Token accuracy of a program on the validation and test splits, from its IR's predictions
+    (which its proof and check make the generated program's)."""
     accuracy = {}
     for name in ("val", "test"):
         x, y = (tensor.numpy() for tensor in run.dataset.tensors[name])
-        scored = correct = 0
-        for sequence, labels in zip(as_sequences(x), y):
-            predicted = by_input[tuple(sequence)]
-            for n, label in enumerate(labels[: len(sequence)].tolist()):
-                if label != 0:
-                    scored += 1
-                    correct += predicted[n] == label
-        accuracy[name] = correct / max(scored, 1)
+        scored = y != 0  # (N, T)
+        correct = (predictions(program, x) == y) & scored  # (N, T)
+        accuracy[name] = float(correct.sum() / max(int(scored.sum()), 1))
     return accuracy
+
+
+def second_check_inputs(inputs, how: dict) -> list[list[int]] | np.ndarray:
+    """The inputs all three semantics run on beside a proof: every listed input up to
+    SECOND_CHECK of them, else SECOND_CHECK drawn from them; the validation, test and random
+    inputs where the space is not listed."""
+    if not how["exhaustive"] or len(inputs) <= SECOND_CHECK:
+        return inputs
+    chosen = np.sort(np.random.default_rng(0).choice(len(inputs), SECOND_CHECK, replace=False))
+    return inputs[chosen]
 
 
 def _sha256(path: Path) -> str:
@@ -134,25 +143,29 @@ def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000, 
     programs = {"program": simplified(run, full, inputs, how, quiet), "program_full": full}
     reports: dict[str, dict] = {}
     written: dict[str, Path] = {}
-    predictions: list[list[int]] = []
     try:
         for name, program in programs.items():
             code = generate(program, digest)
             temporary = paths[name].with_name(f".{paths[name].stem}.verifying.py")
             runio.atomic_write_text(temporary, code)
             written[name] = temporary
-            report: Report = verify(run.model, program, temporary, inputs, quiet, paths[name].name)
-            predictions = predictions or report.predictions
+            proof = prove(run.model, full, program, code, load_program(temporary),
+                          inputs if how["exhaustive"] else None)
+            if proof["unproved"]:  # what the proof leaves is checked on every verification input
+                proof["scope"] = EVERY_LISTED_INPUT if how["exhaustive"] else SAMPLED
+            checked = second_check_inputs(inputs, how) if not proof["unproved"] else inputs
+            report: Report = verify(run.model, program, temporary, checked, quiet, paths[name].name)
             reports[name] = {
                 "path": _relative(paths[name], run_dir),
                 "lines": code.count("\n"),
                 "sha256": _sha256(temporary),
+                "proof": proof,
                 **report.summary(),
             }
         record = {
             "model_sha256": digest,
             **how,
-            "inputs": reports["program"]["inputs"],
+            "inputs": len(inputs),
             "disagreements": sum(report["disagreements"] for report in reports.values()),
             "lines": reports["program"]["lines"],
             "lines_full": reports["program_full"]["lines"],
@@ -162,7 +175,7 @@ def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000, 
         if record["disagreements"]:
             runio.write_json(run_dir / "verification-failed.json", record)
             return record
-        record["program_accuracy"] = _program_accuracy(run, inputs, predictions)
+        record["program_accuracy"] = _program_accuracy(run, programs["program"])
         for name, temporary in written.items():
             paths[name].parent.mkdir(parents=True, exist_ok=True)
             temporary.replace(paths[name])

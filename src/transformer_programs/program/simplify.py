@@ -122,7 +122,7 @@ def fold_constants(program: Program) -> Program:
             return program
 
 
-def _exact_sums(classifier: Classifier, domains: dict[str, list[int]]) -> bool:
+def exact_sums(classifier: Classifier, domains: dict[str, list[int]]) -> bool:
     """Whether every score sum of the classifier is exact in float64, so that the order of its
     additions cannot change a score: every term is a multiple of the finest power of two among
     the weights, and no sum can reach 2**53 of those."""
@@ -138,7 +138,7 @@ def _exact_sums(classifier: Classifier, domains: dict[str, list[int]]) -> bool:
 def fold_constant_reads(program: Program) -> Program:
     """Pass: a variable the classifier reads that takes one value adds the same row to every
     score, so that row joins the bias and the classifier no longer reads it. Only where every
-    score sum is exact (`_exact_sums`), so the bias's sums come first without changing a score,
+    score sum is exact (`exact_sums`), so the bias's sums come first without changing a score,
     and only where the program gets shorter (a float64 bias is longer to write)."""
     classifier = program.classifier
     if not isinstance(classifier, Classifier) or classifier.pooled:
@@ -146,7 +146,7 @@ def fold_constant_reads(program: Program) -> Program:
     domains = value_domains(program)
     read = set(classifier_reads(program))
     constants = {name: value for name, value in _single_values(domains).items() if name in read}
-    if not constants or not _exact_sums(classifier, domains):
+    if not constants or not exact_sums(classifier, domains):
         return program
     folded = copy.deepcopy(program)
     classifier = folded.classifier
