@@ -42,10 +42,7 @@ def test_every_case_is_proved_on_every_input(name: str, tmp_path: Path) -> None:
     path = tmp_path / "short.py"
     path.write_text(source, encoding="utf-8")
     proof = prove(model, full, short, source, load_program(path), None)
-    if proof["unproved"]:  # only what this proof does not cover yet, and named
-        assert all(gap.startswith("classifier: given as points or rules") for gap in proof["unproved"]), proof
-    else:
-        assert proof["scope"] == "every input"
+    assert proof["unproved"] == [] and proof["scope"] == "every input"
     # the proof's claim, checked by running: all three agree on inputs the simplification never saw
     report = verify(model, short, path, inputs_for(full, 300, seed=4))
     assert report.disagreements == 0, report.first_disagreement
@@ -86,6 +83,27 @@ def test_a_changed_part_of_a_simplified_program_fails_the_proof() -> None:
     a, b = next(iter(at[mlp.first][1])), next(iter(at[mlp.second][1]))  # reachable at position 1
     mlp.table[a][b] = (mlp.table[a][b] + 1) % changed.d
     assert simplified_gaps(full, changed) == [f"{mlp.name}: not proved to compute the full program's {mlp.name}"]
+
+
+def test_a_simplified_classifier_of_points_that_disagrees_fails_the_proof() -> None:
+    _, full = build(sum(map(ord, "more_tokens_than_positions")), **CASES["more_tokens_than_positions"])
+    short = simplify(full, None, padded(inputs_for(full, 200, seed=3)))
+    assert all(float(w).is_integer() for w in short.classifier.bias) and simplified_gaps(full, short) == []
+    changed = copy.deepcopy(short)
+    changed.classifier.bias[2] += 10**6  # label 2 everywhere
+    gaps = simplified_gaps(full, changed)
+    assert len(gaps) == 1 and gaps[0].startswith("classifier: its weights are not the full program's, and it labels")
+
+
+def test_a_word_programs_reading_of_words_is_proved(tmp_path: Path) -> None:
+    _, program = build(5, tokens=["<s>", "<unk>", "@", "a", "b"], **CASES["mix"])
+    program.unknown, program.replace_numbers = "<unk>", True
+    source = generate(program)
+    assert "def read_word(" in source and proved(program, tmp_path, source) == []
+    changed = source.replace('re.sub("[0-9]+", "@", word)', 're.sub("[0-8]+", "@", word)')
+    assert proved(program, tmp_path, changed) == ["read_word: differs from the project's template of that rule"]
+    unread = source.replace("    tokens = [read_word(token) for token in tokens]\n", "")
+    assert proved(program, tmp_path, unread) == ["run: reads words otherwise than the program (read_word)"]
 
 
 def test_a_listed_space_is_run_and_its_values_bounded() -> None:

@@ -16,6 +16,7 @@ from .data import Dataset, Splits, build_dataset
 from .model import MODEL_KINDS, ProgramConfig, StandardConfig, build_model
 from .model.standard import PROGRAM_ONLY
 from .tasks import InputSpace
+from .tasks.nlp import UNK, NlpTask
 from .vocab import Vocab
 
 
@@ -60,6 +61,12 @@ class LoadedRun:
         if config.test_lengths:
             low, high = min(low, config.test_lengths[0]), max(high, config.test_lengths[1])
         return task_spec(config).input_space(low, high, config.vocab_size)
+
+    def word_reading(self) -> tuple[str | None, bool]:
+        """How the run's task reads a word as a token: (the token of a word outside the
+        vocabulary, whether every run of digits reads as "@"); (None, False) for a task of tokens."""
+        task = task_spec(self.train_config)
+        return (UNK, task.replace_numbers) if isinstance(task, NlpTask) else (None, False)
 
 
 def check_model_config(kind: object, config: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -10,6 +11,7 @@ import torch
 PAD = "<pad>"  # id 0 in every vocabulary; as a label it means "not scored"
 BOS = "<s>"
 EOS = "</s>"
+DIGITS = re.compile(r"[0-9]+")  # a word task may read every run of digits as one "@"
 
 
 class VocabError(ValueError):

@@ -27,7 +27,6 @@ from .templates import (
     LARGE_VOCABULARY,
     MAIN,
     NUMERICAL_AGGREGATE,
-    READ_WORD,
     SELECT_CLOSEST,
     VALUE_DIGITS,
     WIDTH,
@@ -35,6 +34,7 @@ from .templates import (
     function_lines,
     spaced,
     wrapped,
+    read_word_text,
     wrapped_words,
 )
 from .ir import (
@@ -346,9 +346,7 @@ def _source(program: Program, model_sha256: str | None, counts: bool) -> str:
         lines += wrapped("LABELS = [", [repr(label) for label in program.label_vocab[1:]], ", ", "]", "")
     lines += function_lines("check", ["tokens"], "Raises ValueError unless run() takes `tokens`.", writer.check_lines())
     if program.unknown is not None or program.replace_numbers:
-        digits = "every run of digits as '@', " if program.replace_numbers else ""
-        replace = 'word = re.sub("[0-9]+", "@", word)\n    ' if program.replace_numbers else ""
-        lines.append(READ_WORD.format(digits=digits, replace=replace, unknown=repr(program.unknown)).rstrip("\n"))
+        lines.append(read_word_text(program.unknown, program.replace_numbers))
     body_text = "\n".join(statements)
     if "select_closest(" in body_text:
         lines.append(SELECT_CLOSEST.rstrip("\n"))

@@ -18,10 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import runio
-from ..config import task_spec
 from ..model.program_model import TransformerProgram
 from ..runs import LoadedRun, load_run, model_digest
-from ..tasks.nlp import UNK, NlpTask
 from .codegen import generate
 from .extract import extract
 from .interpret import run_tokens
@@ -55,10 +53,7 @@ def program_paths(run_dir: Path, out: Path | None) -> dict[str, Path]:
 
 def run_program(run: LoadedRun) -> Program:
     """The full program of a run's model, reading words as its task does (word tasks)."""
-    task = task_spec(run.train_config)
-    if isinstance(task, NlpTask):
-        return extract(run.model, run.input_vocab, run.label_vocab, UNK, task.replace_numbers)
-    return extract(run.model, run.input_vocab, run.label_vocab)
+    return extract(run.model, run.input_vocab, run.label_vocab, *run.word_reading())
 
 
 def verification_inputs(run: LoadedRun, program: Program, n_random: int = 2000) -> tuple[np.ndarray | list, dict]:

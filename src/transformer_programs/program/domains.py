@@ -5,6 +5,7 @@ which pairs a table reads, whether a table reads one input only."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from itertools import accumulate, product
 
@@ -52,6 +53,22 @@ def pairs_anywhere(at: dict[str, list[frozenset[int]]], first: str, second: str)
     for firsts, seconds in set(zip(at[first], at[second])):
         pairs.update(((a, a) for a in firsts) if first == second else product(firsts, seconds))
     return sorted(pairs)
+
+
+def joints_anywhere(at: dict[str, list[frozenset[int]]], names: list[str], cap: int) -> list[tuple[int, ...]] | None:
+    """The sorted joint values that the variables `names` may take at one position, over every
+    position some input reaches (one empty joint value for no names); None past `cap` of them."""
+    if not names:
+        return [()]
+    rows: set[tuple[int, ...]] = set()
+    for sets in set(zip(*(at[name] for name in names))):
+        if all(sets):
+            if math.prod(map(len, sets)) > cap:
+                return None
+            rows.update(product(*sets))
+        if len(rows) > cap:
+            return None
+    return sorted(rows)
 
 
 def one_input_function(component, at: dict[str, list[frozenset[int]]]) -> tuple[str, dict[int, int]] | None:

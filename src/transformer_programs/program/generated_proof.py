@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable
-from itertools import product
 from types import ModuleType
 
 from .codegen import list_name
-from .domains import position_domains
+from .domains import joints_anywhere, position_domains
 from .ir import (
     CategoricalAttention,
     CategoricalMLP,
@@ -26,7 +25,16 @@ from .ir import (
     Rules,
     classifier_reads,
 )
-from .templates import CLASSIFY_POOLED, CLASSIFY_WEIGHTS, COUNT, DECODE, F32, NUMERICAL_AGGREGATE, SELECT_CLOSEST
+from .templates import (
+    CLASSIFY_POOLED,
+    CLASSIFY_WEIGHTS,
+    COUNT,
+    DECODE,
+    F32,
+    NUMERICAL_AGGREGATE,
+    SELECT_CLOSEST,
+    read_word_text,
+)
 
 MAX_JOINT = 2_000_000  # joint values of a part's inputs checked one by one, at most
 
@@ -66,8 +74,9 @@ class _Proof:
         """The file takes the program's inputs: its tokens and length, or its input space's symbols."""
         module, program = self.module.__dict__, self.program
         if program.input_space is None:
-            if module.get("MAX_LEN") != program.max_len or module.get("INPUT_TOKENS") != program.input_vocab[1:]:
-                self.gap("inputs", "MAX_LEN or INPUT_TOKENS are not the program's")
+            if module.get("MAX_LEN") != program.max_len or module.get("INPUT_TOKENS") != program.input_vocab[1:] \
+                    or module.get("KNOWN_TOKENS") != set(program.input_vocab[1:]):
+                self.gap("inputs", "MAX_LEN, INPUT_TOKENS or KNOWN_TOKENS are not the program's")
         elif module.get("SYMBOLS") != set(program.input_space.symbols):
             self.gap("inputs", "SYMBOLS are not the program's input space's")
 
@@ -75,14 +84,17 @@ class _Proof:
         """Every rule function the file defines is the template's, word for word."""
         expected = {**_functions(SELECT_CLOSEST), **_functions(COUNT), **_functions(NUMERICAL_AGGREGATE),
                     **_functions(F32), **_functions(DECODE)}
-        classifier = self.program.classifier
+        program = self.program
+        if program.unknown is not None or program.replace_numbers:
+            expected.update(_functions(read_word_text(program.unknown, program.replace_numbers)))
+        classifier = program.classifier
         if isinstance(classifier, Classifier):
             expected.update(_functions(CLASSIFY_POOLED if classifier.pooled else CLASSIFY_WEIGHTS))
         for name, dump in _functions(self.tree).items():
             if name in expected and dump != expected[name]:
                 self.gap(name, "differs from the project's template of that rule")
-            if name == "classify" and name not in expected:
-                self.gap(name, "a classifier of rules defines no classify()")
+            if name in ("classify", "read_word") and name not in expected:
+                self.gap(name, "defined where the program has no such rule")
 
     # --- run() ---------------------------------------------------------------------------------
 
@@ -129,18 +141,6 @@ class _Proof:
         evaluate = eval(compile(ast.fix_missing_locations(function), "<program>", "eval"), self.module.__dict__)
         return reads, evaluate
 
-    def joint(self, reads: list[str]) -> list[tuple[int, ...]]:
-        """Every joint value the variables `reads` may take at one position (a superset)."""
-        if not reads:
-            return [()]
-        rows: set[tuple[int, ...]] = set()
-        for sets in set(zip(*(self.at[name] for name in reads))):
-            if all(sets):
-                rows.update(product(*sets))
-            if len(rows) > MAX_JOINT:
-                return []
-        return sorted(rows)
-
     def same_cells(self, part: str, node: ast.expr, reads: list[str], expected: Callable[..., object]) -> None:
         """A per-position statement reading some of `reads` equals `expected(*values of reads)`
         on every joint value they may take."""
@@ -151,11 +151,9 @@ class _Proof:
         if not set(printed_reads) <= set(reads):
             return self.gap(part, f"reads {printed_reads}, which its part does not (it reads {reads})")
         names = list(dict.fromkeys(reads))
-        rows = self.joint(names)
-        if not rows and any(any(at) for at in (self.at[name] for name in names)):
+        rows = joints_anywhere(self.at, names, MAX_JOINT)
+        if rows is None:
             return self.gap(part, f"its inputs take more than {MAX_JOINT} joint values")
-        if not rows:
-            return None
         columns = [[self.shown(name, row[names.index(name)]) for row in rows] for name in printed_reads]
         got = evaluate(columns if printed_reads else [rows])
         for row, value in zip(rows, got):
@@ -208,12 +206,15 @@ class _Proof:
         steps: dict[str, dict] = {}  # variable -> how run() computes it
         pending: dict | None = None
         order: list[str] = []
+        reads_words = False
         for statement in body:
             dump = ast.dump(statement)
             if dump in {_expression(text) for text in expected_prefix}:
                 continue
-            if dump in {_expression("tokens = [read_word(token) for token in tokens]"),
-                        _expression("positions = list(range(len(tokens)))"), _expression("ones = [1] * len(tokens)")}:
+            if dump == _expression("tokens = [read_word(token) for token in tokens]"):
+                reads_words = True
+                continue
+            if dump in {_expression("positions = list(range(len(tokens)))"), _expression("ones = [1] * len(tokens)")}:
                 continue
             if isinstance(statement, ast.Return) or (isinstance(statement, ast.Assign)
                                                      and ast.unparse(statement.targets[0]) == "variables"):
@@ -244,6 +245,8 @@ class _Proof:
                 steps[variable] = {"rule": "never", "value": self.list_read(value.left.elts[0].value), "node": value}
             else:
                 steps[variable] = {"rule": "cells", "node": value}
+        if reads_words != (program.unknown is not None or program.replace_numbers):
+            self.gap("run", "reads words otherwise than the program (read_word)")
         self.check_order(order)
         self.embeddings_and_constants(steps)
         for layer in program.layers:

@@ -6,8 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..tasks.nlp import DIGITS
-from ..vocab import BOS, EOS, PAD
+from ..vocab import BOS, DIGITS, EOS, PAD
 from .ir import CategoricalAttention, CategoricalMLP, NumericalAttention, NumericalMLP, Program, Rules
 
 

@@ -12,10 +12,12 @@ at every position of every input when:
   value, causality, and the same key looked for wherever a key it sees can hold it;
 - the classifier has the full one's weights on the variables it reads, and every variable it no
   longer reads is a constant whose row the bias holds, every score sum being exact in float64
-  (`exact_sums`), so that adding those rows first changes no score.
+  (`exact_sums`), so that adding those rows first changes no score; or, given as points or rules,
+  it gives the full classifier's label on every joint value the variables either reads may take
+  at one position (where those can be listed: not for a pooled classifier).
 
-Anything else (a classifier given as points or rules, a part read through a duplicate) is named
-as a gap, and the caller checks by running.
+Anything else (a part read through a duplicate, too many joint values) is named as a gap, and the
+caller checks by running.
 """
 
 from __future__ import annotations
@@ -23,9 +25,22 @@ from __future__ import annotations
 from fractions import Fraction
 from itertools import product
 
-from .domains import position_domains
-from .ir import CategoricalAttention, CategoricalMLP, Classifier, NumericalAttention, Program, component_reads
+import numpy as np
+
+from .domains import joints_anywhere, position_domains
+from .interpret import classify
+from .ir import (
+    CategoricalAttention,
+    CategoricalMLP,
+    Classifier,
+    NumericalAttention,
+    Program,
+    classifier_reads,
+    component_reads,
+)
 from .simplify import exact_sums
+
+MAX_CLASSIFIER_JOINT = 2_000_000  # joint values of the classifiers' reads on which both are compared, at most
 
 
 def _constant(at_each: list[frozenset[int]]) -> int | None:
@@ -80,11 +95,6 @@ def _output(mlp, value: dict[str, int]) -> int:
     return mlp.table[min(value[mlp.source], len(mlp.table) - 1)]
 
 
-def _rows(classifier: Classifier) -> list[list[float]]:
-    """Every row of weights of a classifier: its bias, its numerical rows, each categorical value's row."""
-    return [classifier.bias, *classifier.numerical.values(), *(row for t in classifier.categorical.values() for row in t)]
-
-
 def simplified_gaps(full: Program, simplified: Program) -> list[str]:
     """The parts of `simplified` not proved to compute what `full` does on every input; [] when all are."""
     if simplified.input_space is not None or any(v.values is not None for v in simplified.variables):
@@ -111,28 +121,58 @@ def simplified_gaps(full: Program, simplified: Program) -> list[str]:
 
 
 def _classifier_gaps(full: Program, simplified: Program, parts: _Parts) -> list[str]:
-    """Where the simplified classifier is not proved to score as the full one on every input."""
+    """Where the simplified classifier is not proved to label every input as the full one: by
+    its weights where it keeps the full one's, else by its label on every joint value."""
+    reason = _same_scores(full, simplified, parts)
+    if reason is None:
+        return []
+    disagreement = _same_labels(full, simplified, parts)
+    return [] if disagreement is None else [f"classifier: {reason}, and {disagreement}"]
+
+
+def _same_scores(full: Program, simplified: Program, parts: _Parts) -> str | None:
+    """None where the simplified classifier has the full one's weights on what it reads, and a bias
+    that holds the rows of proved constants with every sum exact; else why not."""
     mine, theirs = simplified.classifier, full.classifier
-    points = isinstance(mine, Classifier) and all(float(w).is_integer() for row in _rows(mine) for w in row)
-    if not isinstance(mine, Classifier) or not isinstance(theirs, Classifier) or (points and mine != theirs):
-        return ["classifier: given as points or rules, which this proof does not cover"]
-    if mine.pooled != theirs.pooled or any(theirs.categorical.get(name) != table for name, table in mine.categorical.items()) or \
+    if not isinstance(mine, Classifier) or not isinstance(theirs, Classifier) or mine.pooled != theirs.pooled:
+        return "given as rules"
+    if any(theirs.categorical.get(name) != table for name, table in mine.categorical.items()) or \
             any(theirs.numerical.get(name) != row for name, row in mine.numerical.items()):
-        return ["classifier: its weights are not the full program's"]
+        return "its weights are not the full program's"
     if mine.bias == theirs.bias and mine.categorical.keys() == theirs.categorical.keys() \
             and mine.numerical.keys() == theirs.numerical.keys():
-        return []
+        return None
     bias = [Fraction(weight) for weight in theirs.bias]
     for name in [*theirs.categorical, *theirs.numerical]:
         if name in mine.categorical or name in mine.numerical:
             continue
         value = _constant(parts.at[name])
         if value is None:
-            return [f"classifier: no longer reads {name}, which is not proved constant"]
+            return f"it no longer reads {name}, which is not proved constant"
         row = theirs.categorical[name][value] if name in theirs.categorical else \
             [weight * value for weight in theirs.numerical[name]]
         bias = [total + Fraction(add) for total, add in zip(bias, row)]
     domains = {name: sorted(set().union(*at)) for name, at in parts.at.items()}
     if bias != [Fraction(weight) for weight in mine.bias] or not exact_sums(theirs, domains):
-        return ["classifier: its bias is not proved to hold the rows of the constants it no longer reads"]
-    return []
+        return "its bias is not proved to hold the rows of the constants it no longer reads"
+    return None
+
+
+def _same_labels(full: Program, simplified: Program, parts: _Parts) -> str | None:
+    """None where both classifiers give the same label on every joint value that the variables
+    either reads may take at one position (a superset of those inputs reach); else why not."""
+    if isinstance(full.classifier, Classifier) and full.classifier.pooled:
+        return "a pooled classifier reads every position at once, so its joint values cannot be listed"
+    names = [v.name for v in full.variables if v.name in {*classifier_reads(full), *classifier_reads(simplified)}]
+    rows = joints_anywhere(parts.at, names, MAX_CLASSIFIER_JOINT)
+    if rows is None:
+        return f"its reads take more than {MAX_CLASSIFIER_JOINT:,} joint values"
+    values = np.array(rows, dtype=np.int64).reshape(len(rows), len(names))  # (N, reads)
+    trace = {v.name: np.zeros((len(rows), 1), dtype=np.int64) for v in full.variables}  # (N, 1) each
+    trace["tokens"] = np.ones((len(rows), 1), dtype=np.int64)  # a real position; its value where it is read
+    trace.update({name: values[:, [n]] for n, name in enumerate(names)})
+    by_full, by_simplified = classify(full, trace)[:, 0], classify(simplified, trace)[:, 0]  # (N,)
+    wrong = np.flatnonzero(by_full != by_simplified)
+    if wrong.size:
+        return f"it labels {dict(zip(names, rows[int(wrong[0])]))} otherwise than the full program"
+    return None

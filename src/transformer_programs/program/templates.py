@@ -116,6 +116,14 @@ def read_word(word):
     {replace}return word if word in KNOWN_TOKENS else {unknown}
 '''
 
+
+def read_word_text(unknown: str | None, replace_numbers: bool) -> str:
+    """read_word(), the way a word task reads a word: digits as "@" where it says so, a word
+    outside its vocabulary as `unknown`."""
+    digits = "every run of digits as '@', " if replace_numbers else ""
+    replace = 'word = re.sub("[0-9]+", "@", word)\n    ' if replace_numbers else ""
+    return READ_WORD.format(digits=digits, replace=replace, unknown=repr(unknown)).rstrip("\n")
+
 VALUE_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"  # a value per character
 DECODE = '''
 

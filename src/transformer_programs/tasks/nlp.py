@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..vocab import BOS, EOS, PAD
+from ..vocab import BOS, DIGITS, EOS, PAD
 from .base import ModelDefaults
 
 UNK = "<unk>"
 SPECIAL_WORDS = (PAD, BOS, EOS)  # read as the words "\\<pad>", ... inside a text (see normalize)
-DIGITS = re.compile(r"[0-9]+")
 WORD = re.compile(r"\w+|[^\w\s]")
 Raw = dict[str, list[tuple[list[str], object]]]  # split -> (words, tags or label)
 
