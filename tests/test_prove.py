@@ -18,6 +18,7 @@ from transformer_programs.cli import main
 from transformer_programs.program import generate, run_batch, simplify, verify
 from transformer_programs.program.domains import position_domains
 from transformer_programs.program.generated_proof import generated_gaps
+from transformer_programs.program.ir import component_reads
 from transformer_programs.program.prove import listed_gaps, model_gaps, prove
 from transformer_programs.program.simplified_proof import simplified_gaps
 from transformer_programs.program.verify import load_program
@@ -83,6 +84,22 @@ def test_a_changed_part_of_a_simplified_program_fails_the_proof() -> None:
     a, b = next(iter(at[mlp.first][1])), next(iter(at[mlp.second][1]))  # reachable at position 1
     mlp.table[a][b] = (mlp.table[a][b] + 1) % changed.d
     assert simplified_gaps(full, changed) == [f"{mlp.name}: not proved to compute the full program's {mlp.name}"]
+
+
+def test_a_part_read_through_its_duplicate_is_proved() -> None:
+    """simplify reads a duplicate part through the first one; the proof shows the two equal."""
+    _, full = build(5, **CASES["mix"])
+    first, second = full.layers[0].mlps
+    second.first, second.second, second.table = first.first, first.second, copy.deepcopy(first.table)
+    short = simplify(full, None, padded(inputs_for(full, 300, seed=3)))
+    readers = [c for layer in short.layers for c in layer.components() if first.name in component_reads(c)]
+    assert {c.name for c in readers} >= {"attn_1_1", "num_attn_1_0"}  # read mlp_0_1 in the full program
+    assert simplified_gaps(full, short) == []
+    changed = copy.deepcopy(full)  # the full program's mlp_0_1 no longer equals mlp_0_0
+    at = position_domains(full)
+    a, b = next(iter(at[first.first][1])), next(iter(at[first.second][1]))
+    changed.layers[0].mlps[1].table[a][b] = (first.table[a][b] + 1) % full.d
+    assert simplified_gaps(changed, short) != []
 
 
 def test_a_simplified_classifier_of_points_that_disagrees_fails_the_proof() -> None:

@@ -8,7 +8,8 @@ at every position of every input when:
 - a constant of the simplified program takes only that value in the full one;
 - a part is the full program's same part, or one of the same kind that gives the same output
   on every joint value its inputs and the full part's can take at one position (`position_domains`
-  of the full program, a sound superset): an MLP the same table entry, a head the same key and
+  of the full program, a sound superset), where a variable may be read through an alias, an
+  earlier part of the full program proved to compute the same function of the same inputs: an MLP the same table entry, a head the same key and
   value, causality, and the same key looked for wherever a key it sees can hold it;
 - the classifier has the full one's weights on the variables it reads, and every variable it no
   longer reads is a constant whose row the bias holds, every score sum being exact in float64
@@ -16,7 +17,7 @@ at every position of every input when:
   it gives the full classifier's label on every joint value the variables either reads may take
   at one position (where those can be listed: not for a pooled classifier).
 
-Anything else (a part read through a duplicate, too many joint values) is named as a gap, and the
+Anything else (too many joint values) is named as a gap, and the
 caller checks by running.
 """
 
@@ -50,49 +51,76 @@ def _constant(at_each: list[frozenset[int]]) -> int | None:
 
 
 class _Parts:
-    """The full program's reachable values, and how to compare a part of the simplified program with its own."""
+    """The full program's reachable values and the variables proved to hold equal values (aliases),
+    and how to compare a part of the simplified program with the full program's."""
 
     def __init__(self, full: Program):
         self.at = position_domains(full)
-        self.reached = [bool(values) for values in self.at["tokens"]]
+        self.reached = [i for i, values in enumerate(self.at["tokens"]) if values]
+        self.alias: dict[str, str] = {}  # a variable -> the first one proved to hold its value everywhere
+        first_with: dict[tuple, str] = {}
+        for layer in full.layers:
+            for part in layer.components():
+                key = self.behaviour(part)
+                if key is not None:
+                    self.alias[part.name] = first_with.setdefault(key, part.name)
 
-    def same_mlp(self, mine, theirs) -> bool:
-        """Same output on every joint value of both parts' inputs at one position."""
-        names = list(dict.fromkeys([*component_reads(mine), *component_reads(theirs)]))
-        for sets in set(zip(*(self.at[name] for name in names))):
-            for row in product(*sets):
-                value = dict(zip(names, row))
-                if _output(mine, value) != _output(theirs, value):
-                    return False
-        return True
+    def name(self, variable: str) -> str:
+        """The first variable proved to hold `variable`'s value at every position of every input."""
+        return self.alias.get(variable, variable)
+
+    def joints(self, parts: list) -> tuple[list[str], list[tuple[int, ...]] | None]:
+        """The aliases the parts read, and every joint value they may take at one position (None: too many)."""
+        names = list(dict.fromkeys(self.name(read) for part in parts for read in component_reads(part)))
+        return names, joints_anywhere(self.at, names, MAX_CLASSIFIER_JOINT)
+
+    def output(self, mlp, names: list[str], row: tuple[int, ...]) -> int:
+        """An MLP's output where its inputs' aliases `names` hold `row`."""
+        value = {read: row[names.index(self.name(read))] for read in component_reads(mlp)}
+        if isinstance(mlp, CategoricalMLP):
+            return mlp.table[value[mlp.first]][value[mlp.second]]
+        return mlp.table[min(value[mlp.source], len(mlp.table) - 1)]
 
     def looked_for(self, head, i: int, q: int) -> int | None:
         """The key value a query of value q at position i looks for, or None where no key it sees can hold it."""
         target = head.predicate[q]
         first = 1 if isinstance(head, CategoricalAttention) else 0  # position 0 is also the fallback
-        keys = self.at[head.key]
+        keys = self.at[self.name(head.key)]
         visible = range(first, i + 1 if head.causal else len(keys))
         return target if any(target in keys[j] for j in visible) else None
 
+    def head_inputs(self, head) -> tuple:
+        return type(head), self.name(head.key), self.name(head.value), head.causal
+
+    def behaviour(self, part) -> tuple | None:
+        """What a part computes from its inputs' aliases, on every value they may take: equal for
+        two parts that hold equal values on every input (None where there are too many values)."""
+        if isinstance(part, (CategoricalAttention, NumericalAttention)):
+            query = self.name(part.query)
+            targets = tuple((i, q, self.looked_for(part, i, q)) for i in self.reached for q in sorted(self.at[query][i]))
+            return (*self.head_inputs(part), query, targets)
+        names, rows = self.joints([part])
+        if rows is None:
+            return None
+        reads = tuple(self.name(read) for read in component_reads(part))
+        return type(part), reads, tuple(self.output(part, names, row) for row in rows)
+
+    def same_mlp(self, mine, theirs) -> bool:
+        """Same output on every joint value of both parts' inputs at one position."""
+        names, rows = self.joints([mine, theirs])
+        return rows is not None and all(self.output(mine, names, r) == self.output(theirs, names, r) for r in rows)
+
     def same_head(self, mine, theirs) -> bool:
         """Same key, value and causality, and the same key looked for at every joint query value."""
-        if (type(mine), mine.key, mine.value, mine.causal) != (type(theirs), theirs.key, theirs.value, theirs.causal):
+        if self.head_inputs(mine) != self.head_inputs(theirs):
             return False
-        for i, reached in enumerate(self.reached):
-            if not reached:
-                continue
-            pairs = ([(q, q) for q in self.at[mine.query][i]] if mine.query == theirs.query else
-                     product(self.at[mine.query][i], self.at[theirs.query][i]))
+        mine_query, their_query = self.name(mine.query), self.name(theirs.query)
+        for i in self.reached:
+            pairs = ([(q, q) for q in self.at[mine_query][i]] if mine_query == their_query else
+                     product(self.at[mine_query][i], self.at[their_query][i]))
             if any(self.looked_for(mine, i, a) != self.looked_for(theirs, i, b) for a, b in pairs):
                 return False
         return True
-
-
-def _output(mlp, value: dict[str, int]) -> int:
-    """An MLP's output on the values of its inputs."""
-    if isinstance(mlp, CategoricalMLP):
-        return mlp.table[value[mlp.first]][value[mlp.second]]
-    return mlp.table[min(value[mlp.source], len(mlp.table) - 1)]
 
 
 def simplified_gaps(full: Program, simplified: Program) -> list[str]:
@@ -163,14 +191,15 @@ def _same_labels(full: Program, simplified: Program, parts: _Parts) -> str | Non
     either reads may take at one position (a superset of those inputs reach); else why not."""
     if isinstance(full.classifier, Classifier) and full.classifier.pooled:
         return "a pooled classifier reads every position at once, so its joint values cannot be listed"
-    names = [v.name for v in full.variables if v.name in {*classifier_reads(full), *classifier_reads(simplified)}]
+    reads = [v.name for v in full.variables if v.name in {*classifier_reads(full), *classifier_reads(simplified)}]
+    names = list(dict.fromkeys(parts.name(read) for read in reads))
     rows = joints_anywhere(parts.at, names, MAX_CLASSIFIER_JOINT)
     if rows is None:
         return f"its reads take more than {MAX_CLASSIFIER_JOINT:,} joint values"
     values = np.array(rows, dtype=np.int64).reshape(len(rows), len(names))  # (N, reads)
     trace = {v.name: np.zeros((len(rows), 1), dtype=np.int64) for v in full.variables}  # (N, 1) each
     trace["tokens"] = np.ones((len(rows), 1), dtype=np.int64)  # a real position; its value where it is read
-    trace.update({name: values[:, [n]] for n, name in enumerate(names)})
+    trace.update({read: values[:, [names.index(parts.name(read))]] for read in reads})
     by_full, by_simplified = classify(full, trace)[:, 0], classify(simplified, trace)[:, 0]  # (N,)
     wrong = np.flatnonzero(by_full != by_simplified)
     if wrong.size:
