@@ -66,8 +66,9 @@ def test_the_run_keeps_the_epoch_with_the_best_validation_accuracy(tmp_path, mon
     assert not all(torch.equal(saved[k], snapshots[4][k]) for k in saved)  # not simply the last epoch
 
 
-def test_resume_after_interruption_gives_the_same_weights(tmp_path, monkeypatch):
-    config = TrainConfig(task="sort", epochs=4, n_examples=1000, layers=2, batch_size=128)
+@pytest.mark.parametrize("sparsity", [0.0, 0.05])
+def test_resume_after_interruption_gives_the_same_weights(sparsity, tmp_path, monkeypatch):
+    config = TrainConfig(task="sort", epochs=4, n_examples=1000, layers=2, batch_size=128, sparsity=sparsity)
     train(config, tmp_path / "straight", quiet=True)
 
     real_save = train_module._save_checkpoint
@@ -173,6 +174,8 @@ BAD_COMMANDS = {
     "unknown model": ["train", "hist", "--model", "lstm"],
     "unknown attention": ["train", "hist", "--attention", "hard"],
     "reverse sum off addition": ["train", "hist", "--reverse-sum"],
+    "negative sparsity": ["train", "hist", "--sparsity", "-0.1"],
+    "sparsity of a standard model": ["train", "hist", "--model", "standard", "--sparsity", "0.01"],
     "missing run": ["eval", "{tmp}/nowhere"],
 }
 

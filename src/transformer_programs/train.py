@@ -34,11 +34,20 @@ def temperature(step: int, total_steps: int, tau_start: float, tau_end: float) -
 
 
 def batch_loss(
-    model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, tau: float, generator: torch.Generator
+    model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, tau: float, generator: torch.Generator,
+    sparsity: float = 0.0,
 ) -> torch.Tensor:
-    """The training objective: mean cross-entropy over the batch's scored (non-pad) labels."""
+    """The training objective: mean cross-entropy over the batch's scored (non-pad) labels, plus
+    `sparsity` times the expected number of open gates (a program trained with --sparsity)."""
     logits = model(inputs, tau, generator)  # (B, T, L)
-    return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=0)
+    loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=0)
+    return loss + sparsity * model.sparsity_penalty() if sparsity else loss
+
+
+def sparsity_weight(config: TrainConfig, step: int, total_steps: int) -> float:
+    """--sparsity, ramped up linearly over the first half of training: gates close only once the
+    parts have had time to learn what they are for."""
+    return config.sparsity * min(1.0, 2 * step / max(total_steps, 1))
 
 
 @torch.no_grad()
@@ -226,8 +235,10 @@ def _train(config: TrainConfig, data: Dataset, arch: dict, record: dict, out: Pa
         with denormals_flushed():
             for batch in range(steps_per_epoch):
                 index = order[batch * config.batch_size : (batch + 1) * config.batch_size]
-                tau = temperature(epoch * steps_per_epoch + batch, total_steps, config.tau_start, config.tau_end)
-                loss = batch_loss(model, train_x[index], train_y[index], tau, generator)
+                step = epoch * steps_per_epoch + batch
+                tau = temperature(step, total_steps, config.tau_start, config.tau_end)
+                loss = batch_loss(model, train_x[index], train_y[index], tau, generator,
+                                  sparsity_weight(config, step, total_steps))
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
                     raise ValueError(
@@ -239,6 +250,8 @@ def _train(config: TrainConfig, data: Dataset, arch: dict, record: dict, out: Pa
                 optimizer.step()
                 loss_sum += loss_value
         model.eval()
+        if is_program:
+            model.apply_gates()  # a closed gate's part is pruned from here on
         val = evaluate_split(model, data, "val")
         row = {
             "epoch": epoch + 1,
@@ -326,6 +339,8 @@ def _save_checkpoint(out: Path, model, optimizer, generator: torch.Generator, me
 def _finish(config: TrainConfig, data: Dataset, model, metrics: list[dict], best: dict, out: Path) -> dict:
     """Keep the epoch with the best validation accuracy (the latest on ties); its results."""
     model.load_state_dict(best["weights"])
+    if isinstance(model, TransformerProgram):
+        model.apply_gates()
     runio.save_tensors(out / "model.safetensors", dict(model.state_dict()))
     seconds = sorted(row["seconds"] for row in metrics)
     results = {name: evaluate_split(model, data, name) for name in ("train", "val", "test")}

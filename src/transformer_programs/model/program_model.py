@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .gates import Gates
 from .layers import (
     CategoricalAttention,
     CategoricalMLP,
@@ -59,6 +60,9 @@ class ProgramConfig:
     tokens_variable: bool = True  # whether the token ids are a variable of the stream
     dropout: float = 0.0  # on every layer output, in training
     pooled: bool = False  # the classifier reads every variable's mean over real positions
+    # A learned L0 gate per part and per classifier read (model/gates.py): a closed gate prunes
+    # its part (constant 0) or unreads its variable, on top of `pruned` and `unread`.
+    gates: bool = False
 
     @property
     def d(self) -> int:
@@ -139,9 +143,13 @@ class Block(nn.Module):
         part = self.slices[group]
         return torch.where(self.kept[part], out, self.constant[part])
 
-    def forward(self, chunks: list[torch.Tensor], num: torch.Tensor, valid: torch.Tensor, tau: float, gen):
-        """Relaxed path: categorical chunks (V_c, B, T, d) and num (N, B, T) -> both with this layer's added."""
+    def forward(self, chunks: list[torch.Tensor], num: torch.Tensor, valid: torch.Tensor, tau: float, gen,
+                gates: torch.Tensor | None = None):
+        """Relaxed path: categorical chunks (V_c, B, T, d) and num (N, B, T) -> both with this layer's
+        added; each output weighted by its gate (n_outputs,) where given, pruned ones constant."""
         keep = None if bool(self.kept.all()) else self.kept.to(num.dtype)  # (n_outputs,): pruned outputs are constants
+        if gates is not None:
+            keep = gates if keep is None else keep * gates  # (n_outputs,)
         _, batch, length, d = chunks[0].shape
         chunks = list(chunks)
         cat_attn, num_attn = self.cat_attn, self.num_attn
@@ -238,6 +246,9 @@ class TransformerProgram(nn.Module):
         nn.init.normal_(self.classifier_cat, std=0.1)
         self.register_buffer("read_cat", torch.ones(n_cat, dtype=torch.bool), persistent=False)  # (V,)
         self.register_buffer("read_num", torch.ones(n_num, dtype=torch.bool), persistent=False)  # (N,)
+        self.base_pruning = (dict(c.pruned), list(c.unread))  # the config's own; closed gates add to it
+        self.part_gates = Gates(len(part_names(c))) if c.gates else None  # one per layer output
+        self.read_gates = Gates(n_cat + n_num) if c.gates else None  # one per variable, in variable order
         self.set_pruning(c.pruned, c.unread)
 
     def _inputs(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -259,9 +270,14 @@ class TransformerProgram(nn.Module):
         if self.embed is not None:
             chunks.append(self.embed(tokens, tau, generator))  # (E, B, T, d)
         num = torch.ones(1, *tokens.shape, dtype=dtype)  # (1, B, T)
-        for block in self.blocks:
-            chunks, num = block(chunks, num, valid, tau, generator)
+        gated = self.part_gates is not None and self.training
+        part_gates = self.part_gates.sample(generator).split(self.outputs_per_layer()) if gated else [None] * len(self.blocks)
+        for block, gates in zip(self.blocks, part_gates):
+            chunks, num = block(chunks, num, valid, tau, generator, gates)
         weights_cat, weights_num = self.classifier_cat, self.classifier_num  # (V, d, L), (N, L)
+        if gated:
+            read_cat, read_num = self._split_by_kind(self.read_gates.sample(generator))  # (V,), (N,)
+            weights_cat, weights_num = weights_cat * read_cat[:, None, None], weights_num * read_num[:, None]
         if not (bool(self.read_cat.all()) and bool(self.read_num.all())):  # pruning: variables it does not read
             weights_cat = weights_cat * self.read_cat[:, None, None]  # (V, d, L)
             weights_num = weights_num * self.read_num[:, None]  # (N, L)
@@ -287,6 +303,28 @@ class TransformerProgram(nn.Module):
         read_cat, read_num = self._split_by_kind(reads)
         self.read_cat.copy_(read_cat)
         self.read_num.copy_(read_num)
+
+    def outputs_per_layer(self) -> list[int]:
+        """How many parts (layer outputs) each layer adds."""
+        c = self.config
+        return [c.heads_cat + c.heads_num + c.mlps_cat + c.mlps_num] * c.layers
+
+    def sparsity_penalty(self) -> torch.Tensor:
+        """The expected number of open gates (0 for a model without gates): the L0 term of the loss."""
+        if self.part_gates is None:
+            return torch.zeros(())
+        return self.part_gates.open_probability().sum() + self.read_gates.open_probability().sum()
+
+    def apply_gates(self) -> None:
+        """Prune every part and unread every variable whose gate is closed, beside the config's own
+        pruning (a model without gates is left as it is)."""
+        if self.part_gates is None:
+            return
+        pruned, unread = self.base_pruning
+        parts = zip(part_names(self.config), self.part_gates.closed().tolist())
+        closed = {name: 0 for name, shut in parts if shut and name not in pruned}
+        variables = zip([name for name, _ in variable_layout(self.config)], self.read_gates.closed().tolist())
+        self.set_pruning({**pruned, **closed}, [*unread, *(name for name, shut in variables if shut and name not in unread)])
 
     def _split_by_kind(self, per_variable: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A (V+N,) tensor in variable order -> its categorical (V,) and numerical (N,) entries."""

@@ -286,7 +286,8 @@ class _Proof:
         for variable in self.program.variables:
             if variable.constant is not None:
                 step = steps.get(variable.name, {"node": ast.Constant(None)})
-                self.same_cells(variable.name, step["node"], [], lambda c=variable.constant: c)
+                self.same_cells(variable.name, step["node"], [],
+                                lambda v=variable: self.shown(v.name, v.constant))
 
     def component(self, component, step: dict | None) -> None:
         name = component.name

@@ -1,0 +1,63 @@
+"""L0 gates (--sparsity): training closes gates, closed gates are pruned parts and unread
+variables of the saved run, and its programs are proved like any other."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from transformer_programs.cli import main
+from transformer_programs.config import TrainConfig
+from transformer_programs.experiments.ledger import config_key
+from transformer_programs.model.gates import Gates
+from transformer_programs.model.program_model import part_names
+from transformer_programs.runs import load_run
+from transformer_programs.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_gate_samples_within_0_and_1_and_closes_with_its_logit() -> None:
+    gates = Gates(3)
+    with torch.no_grad():
+        gates.logits.copy_(torch.tensor([-10.0, 0.0, 10.0]))
+    samples = torch.stack([gates.sample(torch.Generator().manual_seed(n)) for n in range(200)])  # (200, 3)
+    assert samples.min() >= 0 and samples.max() <= 1
+    assert (samples[:, 0] == 0).all() and (samples[:, 2] == 1).all()  # exactly closed, exactly open
+    assert 0 < (samples[:, 1] == 0).float().mean() < 1  # a gate in between is sometimes closed
+    assert gates.closed().tolist() == [True, False, False]
+    probability = gates.open_probability()
+    assert probability[0] < 0.01 < probability[1] < probability[2] and probability[2] > 0.99
+
+
+def test_sparsity_closes_gates_and_the_run_keeps_them_as_pruning(tmp_path: Path, capsys) -> None:
+    settings = dict(task="hist", epochs=20, n_examples=2000, batch_size=64)
+    train(TrainConfig(**settings, sparsity=0.05), tmp_path / "gated", quiet=True)
+    run = load_run(tmp_path / "gated")
+    config = json.loads((tmp_path / "gated" / "config.json").read_text())
+    assert config["model"]["gates"] is True and config["train"]["sparsity"] == 0.05
+    pruned, unread = run.model.config.pruned, run.model.config.unread
+    closed = run.model.part_gates.closed().tolist()
+    assert sorted(pruned) == sorted(name for name, shut in zip(part_names(run.model.config), closed) if shut)
+    assert pruned and unread and all(value == 0 for value in pruned.values())
+    results = json.loads((tmp_path / "gated" / "results.json").read_text())
+    assert results["test"]["accuracy"] >= 0.95  # of the pruned model: evaluated after the gates were applied
+    assert main(["eval", str(tmp_path / "gated")]) == 0  # the reloaded model gives the recorded accuracy
+    assert f"test {results['test']['accuracy']:.4f}" in capsys.readouterr().out
+    assert main(["decompile", str(tmp_path / "gated"), "--quiet"]) == 0
+    record = json.loads((tmp_path / "gated" / "verification.json").read_text())
+    assert all(report["proof"]["unproved"] == [] for report in record["programs"].values())
+    assert load_run(tmp_path / "gated").model.config.pruned == pruned  # decompile changed nothing
+
+
+def test_a_ledger_record_written_before_sparsity_keeps_its_key() -> None:
+    """Settings added later leave the key of a run at their default unchanged, so the protocol
+    does not run recorded trials again."""
+    record_path = next((ROOT / "results" / "grid" / "hist").glob("*.json"))
+    record = json.loads(record_path.read_text())
+    assert "sparsity" not in record["config"]
+    settings = {**record["config"], "train_lengths": tuple(record["config"]["train_lengths"])}
+    assert config_key(TrainConfig(**settings)) == record["key"]
+    assert config_key(TrainConfig(**settings, sparsity=0.01)) != record["key"]
