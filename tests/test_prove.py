@@ -119,6 +119,8 @@ def test_a_word_programs_reading_of_words_is_proved(tmp_path: Path) -> None:
     assert "def read_word(" in source and proved(program, tmp_path, source) == []
     changed = source.replace('re.sub("[0-9]+", "@", word)', 're.sub("[0-8]+", "@", word)')
     assert proved(program, tmp_path, changed) == ["read_word: differs from the project's template of that rule"]
+    longer = source.replace("if len(tokens) > MAX_LEN:", "if len(tokens) > MAX_LEN + 1:")
+    assert proved(program, tmp_path, longer) == ["check: differs from the project's template of that rule"]
     unread = source.replace("    tokens = [read_word(token) for token in tokens]\n", "")
     assert proved(program, tmp_path, unread) == ["run: reads words otherwise than the program (read_word)"]
 

@@ -51,6 +51,7 @@ from .ir import (
 from .weights_code import weights_lines
 
 SHORT_NAMES = {"tokens": "token", "positions": "position", "ones": "one"}
+CHECK_DOC = "Raises ValueError unless run() takes `tokens`."
 INPUTS = ("tokens", "positions", "ones")
 
 def list_name(variable: str) -> str:
@@ -248,30 +249,6 @@ class _Writer:
 
     # --- the whole file ----------------------------------------------------------------------
 
-    def check_lines(self) -> list[str]:
-        """The body of check(): any known tokens up to MAX_LEN (any words, for word tasks), or
-        exactly the input space."""
-        space = self.program.input_space
-        if space is None:
-            return CHECK_ANY[:4] if self.program.unknown is not None else CHECK_ANY
-        conditions = [f"tokens[:1] != [{BOS!r}]"]
-        if space.eos:
-            conditions.append(f"tokens[-1] != {EOS!r}")
-        conditions += [f"not {space.min_len} <= len(content) <= {space.max_len}", "not set(content) <= SYMBOLS"]
-        condition = wrapped_words("if " + " or ".join(conditions) + ":", WIDTH - 4)
-        if len(condition) > 1:
-            condition = ["if (" + condition[0][3:], *("        " + line for line in condition[1:])]
-            condition[-1] = condition[-1][:-1] + "):"
-        message = wrapped_words(f"it takes {space.describe()}", WIDTH - 20)
-        lines = [
-            f"    content = {'tokens[1:-1]' if space.eos else 'tokens[1:]'}",
-            *("    " + line for line in condition),
-            '        raise ValueError(f"{tokens} is not an input of this program; "',
-            *(f"                         {line + ' ' if n < len(message) - 1 else line!r}" for n, line in enumerate(message)),
-        ]
-        lines[-1] += ")"
-        return lines
-
     def runfunction(self, body_parts: list[str], used: set[str]) -> list[str]:
         program = self.program
         body = ["    tokens = list(tokens)", "    check(tokens)"]
@@ -289,6 +266,32 @@ class _Writer:
         body += body_parts
         doc = "Reads the input tokens; returns the predicted label of every position."
         return function_lines("run", ["tokens"], doc, body)
+
+
+def check_function(program: Program) -> list[str]:
+    """The lines of check(): it takes any known tokens up to MAX_LEN (any words, for word
+    tasks), or exactly the input space."""
+    space = program.input_space
+    if space is None:
+        body = CHECK_ANY[:4] if program.unknown is not None else CHECK_ANY
+        return function_lines("check", ["tokens"], CHECK_DOC, body)
+    conditions = [f"tokens[:1] != [{BOS!r}]"]
+    if space.eos:
+        conditions.append(f"tokens[-1] != {EOS!r}")
+    conditions += [f"not {space.min_len} <= len(content) <= {space.max_len}", "not set(content) <= SYMBOLS"]
+    condition = wrapped_words("if " + " or ".join(conditions) + ":", WIDTH - 4)
+    if len(condition) > 1:
+        condition = ["if (" + condition[0][3:], *("        " + line for line in condition[1:])]
+        condition[-1] = condition[-1][:-1] + "):"
+    message = wrapped_words(f"it takes {space.describe()}", WIDTH - 20)
+    lines = [
+        f"    content = {'tokens[1:-1]' if space.eos else 'tokens[1:]'}",
+        *("    " + line for line in condition),
+        '        raise ValueError(f"{tokens} is not an input of this program; "',
+        *(f"                         {line + ' ' if n < len(message) - 1 else line!r}" for n, line in enumerate(message)),
+    ]
+    lines[-1] += ")"
+    return function_lines("check", ["tokens"], CHECK_DOC, lines)
 
 
 def generate(program: Program, model_sha256: str | None = None) -> str:
@@ -344,7 +347,7 @@ def _source(program: Program, model_sha256: str | None, counts: bool) -> str:
         lines += wrapped("SYMBOLS = {", [repr(symbol) for symbol in space.symbols], ", ", "}", "")
     if isinstance(classifier, Classifier):
         lines += wrapped("LABELS = [", [repr(label) for label in program.label_vocab[1:]], ", ", "]", "")
-    lines += function_lines("check", ["tokens"], "Raises ValueError unless run() takes `tokens`.", writer.check_lines())
+    lines += check_function(program)
     if program.unknown is not None or program.replace_numbers:
         lines.append(read_word_text(program.unknown, program.replace_numbers))
     body_text = "\n".join(statements)

@@ -14,7 +14,7 @@ import ast
 from collections.abc import Callable
 from types import ModuleType
 
-from .codegen import list_name
+from .codegen import check_function, list_name
 from .domains import joints_anywhere, position_domains
 from .ir import (
     CategoricalAttention,
@@ -81,10 +81,11 @@ class _Proof:
             self.gap("inputs", "SYMBOLS are not the program's input space's")
 
     def templates(self) -> None:
-        """Every rule function the file defines is the template's, word for word."""
-        expected = {**_functions(SELECT_CLOSEST), **_functions(COUNT), **_functions(NUMERICAL_AGGREGATE),
-                    **_functions(F32), **_functions(DECODE)}
+        """Every rule function the file defines is the template's, word for word, and check()
+        takes exactly the program's inputs."""
         program = self.program
+        expected = {**_functions(SELECT_CLOSEST), **_functions(COUNT), **_functions(NUMERICAL_AGGREGATE),
+                    **_functions(F32), **_functions(DECODE), **_functions("\n".join(check_function(program)))}
         if program.unknown is not None or program.replace_numbers:
             expected.update(_functions(read_word_text(program.unknown, program.replace_numbers)))
         classifier = program.classifier
@@ -93,7 +94,7 @@ class _Proof:
         for name, dump in _functions(self.tree).items():
             if name in expected and dump != expected[name]:
                 self.gap(name, "differs from the project's template of that rule")
-            if name in ("classify", "read_word") and name not in expected:
+            if name in ("classify", "read_word", "check") and name not in expected:
                 self.gap(name, "defined where the program has no such rule")
 
     # --- run() ---------------------------------------------------------------------------------
