@@ -13,6 +13,7 @@ from transformer_programs.config import TrainConfig
 from transformer_programs.experiments.ledger import config_key
 from transformer_programs.model.gates import Gates
 from transformer_programs.model.program_model import part_names
+from transformer_programs.prune import PruneConfig, prune
 from transformer_programs.runs import load_run
 from transformer_programs.train import train
 
@@ -50,6 +51,9 @@ def test_sparsity_closes_gates_and_the_run_keeps_them_as_pruning(tmp_path: Path,
     record = json.loads((tmp_path / "gated" / "verification.json").read_text())
     assert all(report["proof"]["unproved"] == [] for report in record["programs"].values())
     assert load_run(tmp_path / "gated").model.config.pruned == pruned  # decompile changed nothing
+    pruned_run = prune(tmp_path / "gated", tmp_path / "pruned", PruneConfig(finetune_epochs=0))
+    assert pruned_run["pruning"]["before"]["test"] == results["test"]["accuracy"]  # starts from the gated model
+    assert pruned_run["pruning"]["pruned"].keys() >= pruned.keys()
 
 
 def test_a_ledger_record_written_before_sparsity_keeps_its_key() -> None:

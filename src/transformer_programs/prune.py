@@ -91,7 +91,9 @@ class _Pruner:
         self.run, self.data, self.config, self.progress = run, data, config, progress
         self.model: TransformerProgram = run.model
         self.constants = most_common_values(self.model, data.tensors["train"][0])
-        self.floor = self.accuracy(Pruning()) - config.max_drop
+        # Where pruning starts: what the run already prunes (closed gates, an earlier prune).
+        self.start = Pruning(dict(self.model.config.pruned), list(self.model.config.unread))
+        self.floor = self.accuracy(self.start) - config.max_drop
         self.candidates = [("part", name) for name in part_names(self.model.config)]
         self.candidates += [("read", name) for name, _ in variable_layout(self.model.config)]
 
@@ -225,8 +227,8 @@ def prune(run_dir: Path, out: Path, config: PruneConfig, quiet: bool = True,
     data = run.dataset
     with torch_threads(threads), Progress("pruning: evaluations", None, quiet) as progress:
         pruner = _Pruner(run, data, config, progress)
-        before = {split: pruner.accuracy(Pruning(), split) for split in ("val", "test")}
-        pruning = pruner.progressive(Pruning()) if config.finetune_epochs else pruner.greedy(Pruning())
+        before = {split: pruner.accuracy(pruner.start, split) for split in ("val", "test")}
+        pruning = pruner.progressive(pruner.start) if config.finetune_epochs else pruner.greedy(pruner.start)
         pruner.apply(pruning)
         results = {split: evaluate_split(run.model, data, split) for split in ("train", "val", "test")}
     results["pruning"] = {
