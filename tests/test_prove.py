@@ -188,3 +188,20 @@ def test_decompile_records_each_programs_proof(trained, copy_run, capsys) -> Non
     assert proofs["program"]["scope"] == "every listed input" and proofs["program"]["unproved"] == []
     assert record["programs"]["program"]["inputs"] == min(record["inputs"], 5000)  # the second check
     assert "program.py: " in out and f"proved on every one of its {record['inputs']:,} inputs" in out
+
+
+def test_what_the_proof_leaves_is_checked_on_every_input(trained, copy_run, capsys, monkeypatch) -> None:
+    import transformer_programs.program.decompile as decompile
+
+    def with_a_gap(*args):
+        proof = prove(*args)
+        return {**proof, "unproved": [*proof["unproved"], "mlp_0_0: a gap, for the test"]}
+
+    monkeypatch.setattr(decompile, "prove", with_a_gap)
+    run = copy_run(trained(task="hist", epochs=3, n_examples=200, seed=0))
+    assert main(["decompile", str(run), "--quiet"]) == 0
+    record = json.loads((run / "verification.json").read_text())
+    for report in record["programs"].values():
+        assert report["proof"]["scope"] == "every listed input" and report["inputs"] == record["inputs"]
+        assert report["proof"]["method"] == f"model, IR and program run on all {record['inputs']} verification inputs"
+    assert "not proved (1 parts, first mlp_0_0: a gap, for the test)" in capsys.readouterr().out

@@ -148,6 +148,7 @@ def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000, 
                           inputs if how["exhaustive"] else None)
             if proof["unproved"]:  # what the proof leaves is checked on every verification input
                 proof["scope"] = EVERY_LISTED_INPUT if how["exhaustive"] else SAMPLED
+                proof["method"] = f"model, IR and program run on all {len(inputs)} verification inputs"
             checked = second_check_inputs(inputs, how) if not proof["unproved"] else inputs
             report: Report = verify(run.model, program, temporary, checked, quiet, paths[name].name)
             reports[name] = {
