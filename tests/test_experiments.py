@@ -14,7 +14,7 @@ from transformer_programs import cli, runio
 from transformer_programs.config import TrainConfig
 from transformer_programs.experiments import report
 from transformer_programs.experiments.ledger import Ledger, off_protocol, sweep_experiment
-from transformer_programs.experiments.runner import Trial, cpus_per_trial, run_trials
+from transformer_programs.experiments.runner import PLAN_FILE, Trial, check_plan, cpus_per_trial, run_trials
 from transformer_programs.experiments.sweep import best_configuration, grid_trials, run_sweep
 from transformer_programs.runs import load_run
 from transformer_programs.train import train
@@ -97,6 +97,19 @@ def test_tiny_sweep_end_to_end(ray_session, tmp_path, capsys):
     # Another grid on the same directory is refused in one line, and nothing is touched.
     code, _, err = tprog(capsys, *[("2,8" if a == "2,4" else a) for a in args])
     assert code == 2 and err.count("\n") == 1 and "different experiment" in err
+
+
+def test_a_sweep_saved_before_a_setting_existed_resumes(tmp_path):
+    trials = grid_trials(TrainConfig(task="hist", epochs=2, n_examples=300), [1], [2], [2], 2)
+    tmp_path.mkdir(exist_ok=True)
+    check_plan(tmp_path, "sweep", trials)
+    saved = json.loads((tmp_path / PLAN_FILE).read_text())
+    for config in saved["trials"].values():
+        del config["sparsity"]  # as an older version wrote it
+    (tmp_path / PLAN_FILE).write_text(json.dumps(saved))
+    check_plan(tmp_path, "sweep", trials)  # the same experiment: no error
+    with pytest.raises(ValueError, match="different experiment"):
+        check_plan(tmp_path, "sweep", [replace(t, config=replace(t.config, sparsity=0.5)) for t in trials])
 
 
 def test_interrupted_sweep_resumes_without_repeating_trials(ray_session, tmp_path):

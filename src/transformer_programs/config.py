@@ -18,6 +18,9 @@ OPTIM_DEFAULTS = {
     "standard": {"epochs": 100, "lr": 3e-4, "batch_size": 50},
 }
 ARCH_FIELDS = ("layers", "heads_cat", "heads_num", "mlps_cat", "mlps_num")
+# Settings added after runs, sweeps and ledger records were first saved, with the value every
+# older one had: where a saved config lacks them, it had that value.
+LATER_SETTINGS = {"sparsity": 0.0}
 MAX_SEED = 2**32 - 1  # the largest seed every random generator used takes
 TAU_END = 0.01  # the paper's final Gumbel temperature, for tasks that do not set their own
 

@@ -18,16 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__, runio
-from ..config import ARCH_FIELDS, TrainConfig
+from ..config import ARCH_FIELDS, LATER_SETTINGS, TrainConfig
 
 EXPERIMENTS = ("grid", "extended", "lengthgen")
 PAPER_GRID = {"layers": (2, 3), "heads": (4, 8), "mlps": (2, 4)}  # Friedman et al., appendix
 RESULT_FIELDS = ("val_accuracy", "test_accuracy", "train_accuracy", "epochs", "best_epoch", "seconds",
                  "program_lines", "program_error", "model_sha256")  # what a trial reports, as recorded
 NOT_HASHED = ("data_dir", "embeddings")  # where the data lies on one machine, not what it is
-# Settings added after records were written: at these values (what every older run had) they are
-# left out of the key, so that a recorded trial is still found.
-LATER_SETTINGS = {"sparsity": 0.0}
 REQUIRED = {
     "experiment": str, "task": str, "trial": str, "key": str, "layers": int, "heads": int, "mlps": int,
     "seed": int, "val_accuracy": float, "test_accuracy": float, "train_accuracy": float, "config": dict,
@@ -35,7 +32,8 @@ REQUIRED = {
 
 
 def config_key(config: TrainConfig) -> str:
-    """A short hash of every setting of a resolved run (the machine's data paths aside)."""
+    """A short hash of every setting of a resolved run (the machine's data paths aside; a setting
+    added later, at the value older runs had, is left out, so that a recorded trial is still found)."""
     settings = {k: v for k, v in asdict(config).items()
                 if k not in NOT_HASHED and not (k in LATER_SETTINGS and v == LATER_SETTINGS[k])}
     canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))

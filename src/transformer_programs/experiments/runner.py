@@ -19,7 +19,7 @@ import torch
 
 from .. import runio
 from ..arguments import add_train_arguments
-from ..config import TrainConfig
+from ..config import LATER_SETTINGS, TrainConfig
 from ..progress import Progress
 from .ledger import Ledger, make_record
 from .ray_session import ray_session
@@ -116,11 +116,20 @@ def check_plan(out: Path, kind: str, trials: list[Trial]) -> None:
     plan = json.loads(json.dumps(plan))  # tuples as lists, as they read back
     path = out / PLAN_FILE
     if path.exists():
-        saved = runio.read_json(path)
+        saved = _with_later_settings(runio.read_json(path))
         if saved != plan:
             raise ValueError(f"{out} holds a different experiment ({_difference(saved, plan)}); "
                              "rerun the command that made it to resume, or choose another --out")
     runio.write_json(path, plan)
+
+
+def _with_later_settings(plan: dict) -> dict:
+    """A saved plan with each setting added since it was saved at the value it then had."""
+    trials = plan.get("trials")
+    if isinstance(trials, dict):
+        plan["trials"] = {name: {**LATER_SETTINGS, **config} if isinstance(config, dict) else config
+                          for name, config in trials.items()}
+    return plan
 
 
 def _difference(saved: dict, plan: dict) -> str:
