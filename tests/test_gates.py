@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from transformer_programs.cli import main
-from transformer_programs.config import TrainConfig
+from transformer_programs.config import LATER_SETTINGS, TrainConfig
 from transformer_programs.experiments.ledger import config_key
 from transformer_programs.model.gates import Gates
 from transformer_programs.model.program_model import part_names
@@ -56,12 +56,13 @@ def test_sparsity_closes_gates_and_the_run_keeps_them_as_pruning(tmp_path: Path,
     assert pruned_run["pruning"]["pruned"].keys() >= pruned.keys()
 
 
-def test_a_ledger_record_written_before_sparsity_keeps_its_key() -> None:
-    """Settings added later leave the key of a run at their default unchanged, so the protocol
-    does not run recorded trials again."""
+def test_a_ledger_record_written_before_later_settings_keeps_its_key() -> None:
+    """Settings added later (--sparsity, --classifier-step) leave the key of a run at their default
+    unchanged, so the protocol does not run recorded trials again."""
     record_path = next((ROOT / "results" / "grid" / "hist").glob("*.json"))
     record = json.loads(record_path.read_text())
-    assert "sparsity" not in record["config"]
+    assert not set(LATER_SETTINGS) & set(record["config"])
     settings = {**record["config"], "train_lengths": tuple(record["config"]["train_lengths"])}
     assert config_key(TrainConfig(**settings)) == record["key"]
     assert config_key(TrainConfig(**settings, sparsity=0.01)) != record["key"]
+    assert config_key(TrainConfig(**settings, classifier_step=0.25)) != record["key"]

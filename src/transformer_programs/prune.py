@@ -182,6 +182,7 @@ class _Pruner:
                     loss.backward()
                     optimizer.step()
             model.eval()
+            model.round_classifier()  # a classifier of points stays one
             score = self.accuracy(pruning)
             if score >= best[0]:
                 best = (score, _snapshot(model))

@@ -32,6 +32,8 @@ def model_config(config: TrainConfig, data: Dataset) -> dict:
         base["pooled"] = True
     if config.model == "program" and config.sparsity > 0:
         base["gates"] = True
+    if config.model == "program" and config.classifier_step > 0:
+        base["classifier_step"] = config.classifier_step
     if config.model == "program" and spec.model.d_values is not None:
         base.update(d_values=spec.model.d_values, tokens_variable=spec.model.tokens_variable)
     return {**base, **config.extra}
@@ -112,6 +114,7 @@ def load_run(run_dir: Path) -> LoadedRun:
     model.eval()
     if isinstance(model, TransformerProgram):
         model.apply_gates()
+        model.points = model.config.classifier_step > 0  # fine-tuning (prune) keeps its classifier in points
     return LoadedRun(run_dir, config, train_config, model, input_vocab, label_vocab)
 
 

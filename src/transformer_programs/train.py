@@ -19,6 +19,7 @@ from . import __version__, runio
 from .config import TrainConfig
 from .data import Dataset, build_dataset
 from .model import build_model, training_bytes
+from .model.points import points_start
 from .model.program_model import TransformerProgram
 from .model.standard import StandardTransformer
 from .progress import Progress
@@ -224,12 +225,15 @@ def _train(config: TrainConfig, data: Dataset, arch: dict, record: dict, out: Pa
     steps_per_epoch = math.ceil(len(train_x) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     is_program = config.model == "program"
+    rounding_from = points_start(config.epochs) if is_program and config.classifier_step else -1
     bar = Progress("epochs", config.epochs, quiet, initial=len(metrics))
     for epoch in range(len(metrics), config.epochs):
-        if should_stop(metrics, best["epoch"] if best else 0, config.early_stop):
+        if should_stop(metrics, best["epoch"] if best else 0, config.early_stop) and epoch > rounding_from:
             break
         started = time.perf_counter()
         model.train()
+        if epoch >= rounding_from:
+            model.points = True  # the classifier reads its weights rounded from here on
         order = torch.randperm(len(train_x), generator=generator)  # (N,)
         loss_sum, tau = 0.0, 0.0
         with denormals_flushed():
@@ -252,6 +256,7 @@ def _train(config: TrainConfig, data: Dataset, arch: dict, record: dict, out: Pa
         model.eval()
         if is_program:
             model.apply_gates()  # a closed gate's part is pruned from here on
+            model.round_classifier()
         val = evaluate_split(model, data, "val")
         row = {
             "epoch": epoch + 1,
@@ -262,7 +267,8 @@ def _train(config: TrainConfig, data: Dataset, arch: dict, record: dict, out: Pa
             "seconds": time.perf_counter() - started,
         }
         metrics.append(row)
-        if best is None or val["score"] >= best["val_accuracy"]:  # ties: the later, more annealed model
+        # ties: the later, more annealed model; with --classifier-step, only a model of rounded points
+        if best is None or val["score"] >= best["val_accuracy"] or epoch == rounding_from:
             weights = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
             best = {"epoch": epoch + 1, "val_accuracy": val["score"], "weights": weights}
         _save_checkpoint(out, model, optimizer, generator, metrics, best)

@@ -24,6 +24,7 @@ from .layers import (
     NumericalMLP,
     mix,
 )
+from .points import round_in_place, rounded
 
 
 MAX_COUNT_ROWS = 1024  # learned rows per numerical MLP; larger counts share the last row
@@ -63,6 +64,8 @@ class ProgramConfig:
     # A learned L0 gate per part and per classifier read (model/gates.py): a closed gate prunes
     # its part (constant 0) or unreads its variable, on top of `pruned` and `unread`.
     gates: bool = False
+    # The classifier's weights are multiples of this once rounding starts (model/points.py); 0: free floats.
+    classifier_step: float = 0.0
 
     @property
     def d(self) -> int:
@@ -250,6 +253,7 @@ class TransformerProgram(nn.Module):
         self.part_gates = Gates(len(part_names(c))) if c.gates else None  # one per layer output
         self.read_gates = Gates(n_cat + n_num) if c.gates else None  # one per variable, in variable order
         self.set_pruning(c.pruned, c.unread)
+        self.points = False  # whether the classifier's weights are read rounded to classifier_step (training sets it)
 
     def _inputs(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids and position ids for a batch, checking the position range."""
@@ -274,7 +278,9 @@ class TransformerProgram(nn.Module):
         part_gates = self.part_gates.sample(generator).split(self.outputs_per_layer()) if gated else [None] * len(self.blocks)
         for block, gates in zip(self.blocks, part_gates):
             chunks, num = block(chunks, num, valid, tau, generator, gates)
-        weights_cat, weights_num = self.classifier_cat, self.classifier_num  # (V, d, L), (N, L)
+        weights_cat, weights_num, bias = self.classifier_cat, self.classifier_num, self.classifier_bias  # (V, d, L), (N, L), (L,)
+        if self.points:
+            weights_cat, weights_num, bias = (rounded(w, self.config.classifier_step) for w in (weights_cat, weights_num, bias))
         if gated:
             read_cat, read_num = self._split_by_kind(self.read_gates.sample(generator))  # (V,), (N,)
             weights_cat, weights_num = weights_cat * read_cat[:, None, None], weights_num * read_num[:, None]
@@ -282,12 +288,12 @@ class TransformerProgram(nn.Module):
             weights_cat = weights_cat * self.read_cat[:, None, None]  # (V, d, L)
             weights_num = weights_num * self.read_num[:, None]  # (N, L)
         stream = torch.cat(chunks).flatten(1, 2).transpose(0, 1).flatten(1)  # (B*T, V*d)
-        logits = torch.addmm(self.classifier_bias, stream, weights_cat.flatten(0, 1))  # (B*T, L)
+        logits = torch.addmm(bias, stream, weights_cat.flatten(0, 1))  # (B*T, L)
         logits = torch.addmm(logits, num.flatten(1).T, weights_num).view(*tokens.shape, -1)  # (B, T, L)
         if self.config.pooled:  # the classifier of every variable's mean over real positions, everywhere
             counts = valid.sum(1, keepdim=True).to(dtype)  # (B, 1)
-            pooled = ((logits - self.classifier_bias) * valid[..., None]).sum(1) / counts  # (B, L)
-            logits = (pooled + self.classifier_bias)[:, None, :].expand_as(logits)  # (B, T, L)
+            pooled = ((logits - bias) * valid[..., None]).sum(1) / counts  # (B, L)
+            logits = (pooled + bias)[:, None, :].expand_as(logits)  # (B, T, L)
         return logits
 
     def set_pruning(self, pruned: dict[str, int], unread: list[str]) -> None:
@@ -325,6 +331,11 @@ class TransformerProgram(nn.Module):
         closed = {name: 0 for name, shut in parts if shut and name not in pruned}
         variables = zip([name for name, _ in variable_layout(self.config)], self.read_gates.closed().tolist())
         self.set_pruning({**pruned, **closed}, [*unread, *(name for name, shut in variables if shut and name not in unread)])
+
+    def round_classifier(self) -> None:
+        """Where the classifier trains as points (`self.points`), its weights set to their multiples of the step."""
+        if self.points:
+            round_in_place([self.classifier_cat, self.classifier_num, self.classifier_bias], self.config.classifier_step)
 
     def _split_by_kind(self, per_variable: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A (V+N,) tensor in variable order -> its categorical (V,) and numerical (N,) entries."""

@@ -251,7 +251,24 @@ def _rounded_points(program: Program, same: Callable[[Classifier], bool]) -> Cla
     for name in sorted(classifier_reads(program), key=lambda n: -len(domains[n])):  # widest first
         if same(_without(classifier, name)):
             classifier = _without(classifier, name)
-    return next((_rounded(classifier, scale) for scale in POINT_SCALES if same(_rounded(classifier, scale))), None)
+    scales = sorted({*POINT_SCALES, *_grid_scale(classifier)})
+    return next((_rounded(classifier, scale) for scale in scales if same(_rounded(classifier, scale))), None)
+
+
+MAX_GRID_SCALE = 2**8  # the finest step of `--classifier-step` (model/points.py)
+
+
+def _grid_scale(classifier: Classifier) -> list[int]:
+    """[2^k], the smallest power of two up to MAX_GRID_SCALE that makes every weight an integer (a
+    classifier trained with --classifier-step 2^-k), or [] where none does."""
+    weights = np.array([*classifier.bias, *(w for table in classifier.categorical.values() for row in table for w in row),
+                        *(w for row in classifier.numerical.values() for w in row)], dtype=np.float64)
+    scale = 1
+    while scale <= MAX_GRID_SCALE:
+        if np.array_equal(weights * scale, np.round(weights * scale)):
+            return [scale]
+        scale *= 2
+    return []
 
 
 def _table_sources(program: Program) -> dict[str, str]:
