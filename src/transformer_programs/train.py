@@ -225,14 +225,15 @@ def _train(config: TrainConfig, data: Dataset, arch: dict, record: dict, out: Pa
     steps_per_epoch = math.ceil(len(train_x) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     is_program = config.model == "program"
-    rounding_from = points_start(config.epochs) if is_program and config.classifier_step else -1
+    rounds = is_program and config.classifier_step > 0
+    rounding_from = points_start(config.epochs) if rounds else 0
     bar = Progress("epochs", config.epochs, quiet, initial=len(metrics))
     for epoch in range(len(metrics), config.epochs):
-        if should_stop(metrics, best["epoch"] if best else 0, config.early_stop) and epoch > rounding_from:
+        if should_stop(metrics, best["epoch"] if best else 0, config.early_stop) and not (rounds and epoch <= rounding_from):
             break
         started = time.perf_counter()
         model.train()
-        if epoch >= rounding_from:
+        if rounds and epoch >= rounding_from:
             model.points = True  # the classifier reads its weights rounded from here on
         order = torch.randperm(len(train_x), generator=generator)  # (N,)
         loss_sum, tau = 0.0, 0.0
@@ -268,7 +269,7 @@ def _train(config: TrainConfig, data: Dataset, arch: dict, record: dict, out: Pa
         }
         metrics.append(row)
         # ties: the later, more annealed model; with --classifier-step, only a model of rounded points
-        if best is None or val["score"] >= best["val_accuracy"] or epoch == rounding_from:
+        if best is None or val["score"] >= best["val_accuracy"] or (rounds and epoch == rounding_from):
             weights = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
             best = {"epoch": epoch + 1, "val_accuracy": val["score"], "weights": weights}
         _save_checkpoint(out, model, optimizer, generator, metrics, best)
