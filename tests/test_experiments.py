@@ -100,12 +100,13 @@ def test_tiny_sweep_end_to_end(ray_session, tmp_path, capsys):
 
 
 def test_a_sweep_saved_before_a_setting_existed_resumes(tmp_path):
-    trials = grid_trials(TrainConfig(task="hist", epochs=2, n_examples=300), [1], [2], [2], 2)
+    paper = {"sparsity": 0.0, "classifier_step": 0.0}  # as a sweep trains, whatever the task's defaults
+    trials = grid_trials(TrainConfig(task="hist", epochs=2, n_examples=300, **paper), [1], [2], [2], 2)
     tmp_path.mkdir(exist_ok=True)
     check_plan(tmp_path, "sweep", trials)
     saved = json.loads((tmp_path / PLAN_FILE).read_text())
     for config in saved["trials"].values():
-        del config["sparsity"]  # as an older version wrote it
+        del config["sparsity"], config["classifier_step"]  # as an older version wrote it
     (tmp_path / PLAN_FILE).write_text(json.dumps(saved))
     check_plan(tmp_path, "sweep", trials)  # the same experiment: no error
     with pytest.raises(ValueError, match="different experiment"):

@@ -62,7 +62,7 @@ def test_a_ledger_record_written_before_later_settings_keeps_its_key() -> None:
     record_path = next((ROOT / "results" / "grid" / "hist").glob("*.json"))
     record = json.loads(record_path.read_text())
     assert not set(LATER_SETTINGS) & set(record["config"])
-    settings = {**record["config"], "train_lengths": tuple(record["config"]["train_lengths"])}
+    settings = {**LATER_SETTINGS, **record["config"], "train_lengths": tuple(record["config"]["train_lengths"])}
     assert config_key(TrainConfig(**settings)) == record["key"]
-    assert config_key(TrainConfig(**settings, sparsity=0.01)) != record["key"]
-    assert config_key(TrainConfig(**settings, classifier_step=0.25)) != record["key"]
+    assert config_key(TrainConfig(**{**settings, "sparsity": 0.01})) != record["key"]
+    assert config_key(TrainConfig(**{**settings, "classifier_step": 0.25})) != record["key"]

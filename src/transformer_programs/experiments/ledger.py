@@ -21,6 +21,7 @@ from .. import __version__, runio
 from ..config import ARCH_FIELDS, LATER_SETTINGS, TrainConfig
 
 EXPERIMENTS = ("grid", "extended", "lengthgen")
+PAPER_TRAINING = {"sparsity": 0.0, "classifier_step": 0.0}  # the protocol trains as the paper did: no gates, free weights
 PAPER_GRID = {"layers": (2, 3), "heads": (4, 8), "mlps": (2, 4)}  # Friedman et al., appendix
 RESULT_FIELDS = ("val_accuracy", "test_accuracy", "train_accuracy", "epochs", "best_epoch", "seconds",
                  "program_lines", "program_error", "model_sha256")  # what a trial reports, as recorded
@@ -52,7 +53,7 @@ def off_protocol(config: TrainConfig) -> dict[str, Any]:
     """The settings of `config` that are not its task's defaults, apart from what an experiment
     varies (architecture, seed, lengths): {} for a trial run at the protocol."""
     varied = {name: getattr(config, name) for name in (*ARCH_FIELDS, "seed", "model", "train_lengths", "test_lengths")}
-    default = replace(TrainConfig(task=config.task), **varied).resolved()
+    default = replace(TrainConfig(task=config.task, **PAPER_TRAINING), **varied).resolved()
     mine, theirs = asdict(config), asdict(default)
     return {name: mine[name] for name in mine if name not in NOT_HASHED and mine[name] != theirs[name]}
 

@@ -337,3 +337,5 @@ def add_experiment_arguments(parser, out_help: str) -> None:
                         "not run again (default: results)")
     parser.add_argument("--no-ledger", action="store_true", help="neither read nor add ledger records")
     add_train_arguments(parser)
+    # The reproduction's experiments train as the paper did: no gates, free classifier weights.
+    parser.set_defaults(sparsity=0.0, classifier_step=0.0)

@@ -36,6 +36,8 @@ class ModelDefaults:
     tau_end: float | None = None  # final Gumbel temperature (None: TAU_END, the paper's)
     lr: float | None = None
     batch_size: int | None = None
+    sparsity: float = 0.0  # L0 gates' loss weight: short programs by construction (model/gates.py)
+    classifier_step: float = 0.0  # the classifier trained as multiples of this (model/points.py)
 
 
 @dataclass(frozen=True)
