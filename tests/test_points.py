@@ -67,3 +67,21 @@ def test_a_points_run_saves_multiples_prints_integers_and_prunes_to_multiples(tm
     model = load_run(tmp_path / "pruned").model
     assert pruned["pruning"]["before"]["test"] == results["test"]["accuracy"]
     assert all(on_grid(w, STEP) for w in (model.classifier_cat, model.classifier_num, model.classifier_bias))
+
+
+def test_a_pooled_word_classifier_on_a_step_prints_as_integers_proved_on_every_input(tmp_path: Path) -> None:
+    """A pooled classifier cannot be listed joint value by joint value; scaled by the power of two
+    of its step, every score scales exactly, and the proof says so."""
+    fixtures = Path(__file__).parent / "fixtures" / "nlp"
+    out = tmp_path / "trec"
+    assert main(["train", "trec", "--data-dir", str(fixtures / "trec"), "--embeddings", str(fixtures / "vectors.txt"),
+                 "--epochs", "4", "--classifier-step", "0.25", "--out", str(out), "--quiet", "--program"]) == 0
+    record = json.loads((out / "verification.json").read_text())
+    assert record["disagreements"] == 0
+    assert all(report["proof"] == {**report["proof"], "scope": "every input", "unproved": []}
+               for report in record["programs"].values())
+    code = (out / "program.py").read_text()
+    weights = code[code.index("CLASSIFIER_BIAS"):code.index("def classify")]
+    assert "f32(" not in weights and "." not in weights and any(c.isdigit() and c != "0" for c in weights)
+    full = (out / "program_full.py").read_text()
+    assert "f32(" in full[full.index("CLASSIFIER_BIAS"):]  # the full program keeps the model's weights

@@ -170,7 +170,16 @@ def _rounded(classifier: Classifier, scale: float) -> Classifier:
         bias=points(classifier.bias),
         categorical={name: [points(row) for row in table] for name, table in classifier.categorical.items()},
         numerical={name: points(row) for name, row in classifier.numerical.items()},
+        pooled=classifier.pooled,
     )
+
+
+def scaled_to_integers(classifier: Classifier) -> Classifier:
+    """The classifier times the power of two that makes every weight an integer, where one does
+    (`_grid_scale`): every score is then that power of two times the old one, exactly in floating
+    point too, so every label (ties included) stays. Unchanged where none does."""
+    scale = _grid_scale(classifier)
+    return _rounded(classifier, scale[0]) if scale else classifier
 
 
 def _folded(classifier: Classifier, constants: dict[str, int]) -> Classifier:
@@ -222,14 +231,17 @@ def as_points(program: Program, inputs: np.ndarray | None, length: Callable[[Pro
     same label, so that the sum no longer depends on its order: the shorter by `length` of the
     model's weights rounded at the smallest scale that works (after dropping each read that never
     changes the label) and points refitted (`_refitted_points`); constant reads go into the bias.
-    Unchanged elsewhere."""
-    if isinstance(program.classifier, Rules) or program.classifier.pooled:
+    Elsewhere, a classifier trained on a power-of-two step (--classifier-step) is scaled to
+    integers, which changes no score but by that power of two, exactly; other ones are unchanged."""
+    if isinstance(program.classifier, Rules):
         return program
+    if program.classifier.pooled:
+        return replace(program, classifier=scaled_to_integers(program.classifier))
     domains = value_domains(program)
     sources = _table_sources(program) if inputs is not None else {}
     states = _joint_states(program, inputs, sorted(set(sources.values())))
     if states is None:
-        return program
+        return replace(program, classifier=scaled_to_integers(program.classifier))
     trace = _state_trace(program, states)
 
     def same(classifier: Classifier) -> bool:

@@ -28,6 +28,7 @@ from itertools import product
 
 import numpy as np
 
+from .classifier_forms import scaled_to_integers
 from .domains import joints_anywhere, position_domains
 from .interpret import classify
 from .ir import (
@@ -164,6 +165,8 @@ def _same_scores(full: Program, simplified: Program, parts: _Parts) -> str | Non
     mine, theirs = simplified.classifier, full.classifier
     if not isinstance(mine, Classifier) or not isinstance(theirs, Classifier) or mine.pooled != theirs.pooled:
         return "given as rules"
+    if mine == scaled_to_integers(theirs) and mine != theirs:
+        return None  # every score times one power of two, exactly
     if any(theirs.categorical.get(name) != table for name, table in mine.categorical.items()) or \
             any(theirs.numerical.get(name) != row for name, row in mine.numerical.items()):
         return "its weights are not the full program's"
