@@ -116,9 +116,9 @@ def table() -> str:
     for path in sorted(RECORDS.glob("*.json")):
         record = runio.read_json(path)
         records[record["task"], record["seed"], record["arm"]] = record
-    lines = ["| task | seed | training | paper's training, pruned: parts, lines, test % "
-             "| this training, pruned: parts, reads, lines, test % | classifier | bar (⅕ paper) | met |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| task | seed | training | paper's training, pruned: parts, lines, test %, classifier "
+             "| this training, pruned: parts, reads, lines, test % | classifier | proved on | bar (⅕ paper) | met |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for task in PAPER_LINES:
         for (t, seed, arm) in sorted(key for key in records if key[0] == task and key[2] != "paper"):
             paper, short = records.get((task, seed, "paper")), records[t, seed, arm]
@@ -128,10 +128,10 @@ def table() -> str:
             drop = 100 * (before["test_accuracy"] - after["test_accuracy"]) if before else None
             met = "yes" if after["lines"] <= bar and drop is not None and drop <= MAX_TEST_DROP + 1e-9 else "no"
             paper_cell = (f"{before['parts']} of {before['parts_of']}, {before['lines']}, "
-                          f"{100 * before['test_accuracy']:.2f}" if before else "-")
+                          f"{100 * before['test_accuracy']:.2f}, {before['classifier']}" if before else "-")
             lines.append(f"| {task} | {seed} | {flags(short['config'])} | {paper_cell} "
                          f"| {after['parts']} of {after['parts_of']}, {after['reads']} of {after['reads_of']}, "
-                         f"{after['lines']}, {100 * after['test_accuracy']:.2f} | {after['classifier']} | {bar} | {met} |")
+                         f"{after['lines']}, {100 * after['test_accuracy']:.2f} | {after['classifier']} | {after['proof']} | {bar} | {met} |")
     return "\n".join(lines)
 
 
@@ -163,9 +163,9 @@ def main(argv: list[str]) -> None:
         run(args.tasks, args.seeds, short, args.runs)
     else:
         text = table()
-        print(text)
         if args.readme:
             write_readme(args.readme, text)
+        print(text)
 
 
 if __name__ == "__main__":
