@@ -133,3 +133,14 @@ def test_the_unigram_reference_tags_each_word_as_it_is_most_often_tagged_in_trai
     assert scores["val"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
     assert scores["test"]["precision"] == 1.0 and scores["test"]["recall"] == pytest.approx(2 / 3)
     assert scores["test"]["f1"] == pytest.approx(0.8)
+
+
+def test_a_pruned_word_run_names_its_own_files_not_the_staging_directory(tmp_path, capsys):
+    run, pruned = tmp_path / "trec", tmp_path / "trec-pruned"
+    assert main(["train", "trec", "--data-dir", str(FIXTURES / "trec"), "--embeddings", VECTORS, "--epochs", "1",
+                 "--out", str(run), "--quiet"]) == 0
+    assert main(["prune", str(run), "--out", str(pruned), "--finetune-epochs", "0", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert f"feature functions written to {pruned / 'features.md'}" in printed and ".pruning" not in printed
+    page = (pruned / "features.md").read_text()
+    assert ".pruning" not in page and str(tmp_path) not in page  # no path of this machine in the page

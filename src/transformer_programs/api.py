@@ -110,7 +110,7 @@ class Run:
     def features_page(self) -> str:
         """The feature-function view (Markdown) of a run with learned embeddings."""
         training = [sequence[1:-1] for sequence in self.loaded.splits.train.inputs]  # words, not <s> and </s>
-        return features_markdown(self.program, training, str(self.path))
+        return features_markdown(self.program, training, f"a {self.loaded.train_config.task} run")  # no machine's path
 
     def features(self, out: str | Path | None = None) -> Path:
         """Write the feature-function view (features.md) of a run with learned embeddings."""

@@ -121,7 +121,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def decompile_and_report(run_dir: Path, out: Path | None, quiet: bool = False) -> int:
+def decompile_and_report(run_dir: Path, out: Path | None, quiet: bool = False, final_dir: Path | None = None) -> int:
+    """Decompile a run and print what was written; `final_dir`: where the run will lie once moved
+    into place (a pruned run is decompiled in a staging directory), for the paths printed."""
     from .analysis.run_files import proof_line
     from .program.decompile import decompile_run
 
@@ -138,7 +140,7 @@ def decompile_and_report(run_dir: Path, out: Path | None, quiet: bool = False) -
     if record["embeddings"]:
         from .api import load
 
-        print(f"feature functions written to {load(run_dir).features()}")
+        print(f"feature functions written to {(final_dir or run_dir) / load(run_dir).features().name}")
     return 0
 
 
@@ -165,7 +167,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     def report_and_decompile(staged: Path) -> None:
         """Say what pruning kept, then decompile the pruned run before it is moved into place."""
         print(f"{out}: {pruning_line(runio.read_json(staged / 'results.json'))}")
-        status.append(decompile_and_report(staged, None, args.quiet))
+        status.append(decompile_and_report(staged, None, args.quiet, final_dir=out))
 
     prune(Path(args.run_dir), out, config, quiet=args.quiet, finish=report_and_decompile, threads=args.threads)
     if status[0] == 0:
