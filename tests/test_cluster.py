@@ -45,6 +45,19 @@ def processes_with(text: str) -> list[int]:
     return found
 
 
+def trials_under(parents: list[int]) -> list[int]:
+    """PIDs of the Tune trials (Ray workers titled ray::ImplicitFunc) that these raylets started."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent in parents and b"ImplicitFunc" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
 def kill_all(pids: list[int]) -> None:
     for pid in pids:
         try:
@@ -83,11 +96,15 @@ def test_a_sweep_survives_the_loss_of_a_worker_node(cluster, tmp_path):
     sweep = subprocess.Popen(command, env=CLUSTER_ENV, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
-    while len(list(out.glob("trials/*/metrics.csv"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.5)  # both nodes are training a trial
+    raylet = []
+    while time.monotonic() < deadline and sweep.poll() is None:
+        raylet = processes_with(f"--node_manager_port={worker_port}")
+        if trials_under(raylet):  # the worker node is training a trial
+            break
+        time.sleep(0.1)
     assert sweep.poll() is None, sweep.communicate()
-    raylet = processes_with(f"--node_manager_port={worker_port}")
     assert raylet, "the worker node's raylet was not found"
+    assert trials_under(raylet), "no trial ever ran on the worker node"
     kill_all(raylet)  # the worker node is lost, with the trial it was running
     stdout, stderr = sweep.communicate(timeout=600)
     assert sweep.returncode == 0, (stdout, stderr)
