@@ -267,3 +267,13 @@ def test_an_early_stopped_run_ends_sooner_and_says_so(tmp_path):
     assert len(metrics) == results["epochs"] and float(metrics[-1]["temperature"]) <= 0.1
     again = train(config, tmp_path / "run", resume=True, quiet=True)  # resuming a stopped run trains no more
     assert again["epochs"] == results["epochs"]
+
+
+def test_a_run_saved_before_a_setting_existed_resumes(tmp_path):
+    config = TrainConfig(task="hist", epochs=2, n_examples=300, sparsity=0.0, classifier_step=0.0)
+    train(config, tmp_path / "run", quiet=True)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    for name in ("sparsity", "classifier_step"):
+        del saved["train"][name]  # as an older version wrote it
+    (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
+    assert train(config, tmp_path / "run", resume=True, quiet=True)["epochs"] == 2  # the same run: it resumes

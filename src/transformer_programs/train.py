@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__, runio
-from .config import TrainConfig
+from .config import LATER_SETTINGS, TrainConfig
 from .data import Dataset, build_dataset
 from .model import build_model, training_bytes
 from .model.points import points_start
@@ -174,8 +174,12 @@ def check_out(out: Path, resume: bool, record: dict) -> None:
 
 
 def _settings(record: dict) -> dict:
-    """A config.json record without the version that wrote it: a run resumes under a newer version."""
-    return {key: value for key, value in record.items() if key != "version"}
+    """A config.json record without the version that wrote it, and with each setting added since
+    at the value it then had: a run resumes under a newer version."""
+    settings = {key: value for key, value in record.items() if key != "version"}
+    if isinstance(settings.get("train"), dict):
+        settings["train"] = {**LATER_SETTINGS, **settings["train"]}
+    return settings
 
 
 def thread_count(threads: int | None = None) -> int:
