@@ -6,14 +6,17 @@ import dataclasses
 import itertools
 import string
 from collections import Counter
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 from transformer_programs.data import make_splits
 from transformer_programs.tasks import TASKS, UnknownTaskError, get_task, make_addition
 from transformer_programs.tasks.base import TaskSpec
-from transformer_programs.vocab import BOS, EOS, PAD
+from transformer_programs.train import evaluate
+from transformer_programs.vocab import BOS, EOS, PAD, Vocab
 
 # ---- independent references: plain loops over one example ----
 
@@ -87,16 +90,20 @@ def _to_base(n: int, base: int) -> str:
             return digits
 
 
-def ref_addition(inputs: list[str], base: int, reverse_sum: bool, hints: bool) -> list[str]:
+def ref_addition(inputs: list[str], base: int, reverse_sum: bool, hints: bool, study: bool = False) -> list[str]:
     plus = inputs.index("+")
     operands = []
     for part in (inputs[1:plus], inputs[plus + 1 :]):
         if hints:
             letters, digits = part[0::2], part[1::2]
-            assert letters == [string.ascii_lowercase[p] for p in reversed(range(len(digits)))]
+            order = range(len(digits)) if study else reversed(range(len(digits)))
+            assert letters == [string.ascii_lowercase[p] for p in order]
             part = digits
         operands.append(int("".join(part), base))
     total = _to_base(sum(operands), base)
+    if study:  # the study's: letters count from the left, a plain sum is one token, "<s>" fills (scored)
+        labels = [token for i, d in enumerate(total) for token in (string.ascii_lowercase[i], d)] if hints else [total]
+        return [PAD, *labels, *[BOS] * (len(inputs) - 1 - len(labels))]
     places = list(enumerate(reversed(total)))  # (place, digit), ones first
     if not reverse_sum:
         places.reverse()
@@ -153,6 +160,8 @@ CONFIGS = [(name, t.min_len, t.max_len, t.vocab_size) for name, t in ALL.items()
     ("addition_hints", 3, 6, 10),
     ("addition_reversed", 1, 6, 2),
     ("addition_hints_reversed", 1, 4, 3),
+    ("addition_study", 1, 3, 10),
+    ("addition_hints_study", 2, 4, 7),
 ]
 
 
@@ -177,8 +186,8 @@ def test_samples_match_reference(name: str, min_len: int, max_len: int, vocab_si
         else:
             assert all(min_len <= n <= max_len for n in lengths)
         if name.startswith("addition"):
-            reverse_sum, hints = "reversed" in name, "hints" in name
-            assert labels == ref_addition(inputs, vocab_size, reverse_sum, hints)
+            variant = {flag: flag in name for flag in ("reversed", "hints", "study")}
+            assert labels == ref_addition(inputs, vocab_size, *variant.values())
         else:
             assert labels == REFERENCES[name](inputs), inputs
     if not name.startswith("dyck"):
@@ -220,6 +229,7 @@ def test_registry() -> None:
     assert list(TASKS) == [
         "reverse", "hist", "double_hist", "sort", "most_freq",
         "dyck1", "dyck2", "dyck1_walks", "dyck2_walks", "induction", "addition", "addition_hints",
+        "addition_study", "addition_hints_study",
     ]  # fmt: skip
     assert {n for n, t in TASKS.items() if t.causal} == {"dyck1", "dyck2", "dyck1_walks", "dyck2_walks", "induction"}
     assert get_task("dyck2_walks").model == dataclasses.replace(get_task("dyck2").model, epochs=None)  # no budget measured
@@ -235,7 +245,8 @@ def test_registry() -> None:
 def test_count_inputs_matches_enumeration() -> None:
     assert get_task("reverse").count_inputs(1, 3, 2) == 2 + 4 + 8
     assert get_task("dyck2").count_inputs(4, 6, 4) == 4**6
-    assert get_task("addition").count_inputs(1, 2, 10) == 110**2 == 12100
+    for name in ("addition", "addition_study", "addition_hints_study"):
+        assert get_task(name).count_inputs(1, 2, 10) == 110**2 == 12100
     induction = get_task("induction")
     for vocab_size, length in itertools.product((1, 2, 3), range(1, 7)):
         distinct = set()
@@ -332,3 +343,21 @@ def test_bad_vocab_sizes() -> None:
         get_task("addition_hints").label_tokens(10, 26)
     with pytest.raises(ValueError, match="lengths"):
         get_task("hist").sample(rng, 5, 3, 2, 8)
+
+
+def test_study_addition_scores_the_filler() -> None:
+    """The study's format scores its "<s>" filler: a model that predicts "<s>" everywhere gets
+    the filler's share of the positions, where in this project's format it gets nothing."""
+    for name, share in (("addition_study", (0.6, 0.8)), ("addition", (0.0, 0.0))):
+        task = get_task(name)
+        test = make_splits(task, n_examples=400, seed=0).test
+        length = task.seq_len(task.max_len)
+        label_vocab = Vocab.build(task.label_tokens(10, task.max_len))
+        inputs = Vocab.build(task.input_tokens(10, task.max_len)).encode(test.inputs, length)  # (N, T)
+        labels = label_vocab.encode(test.labels, length)  # (N, T)
+        filler = label_vocab.index.get(BOS, 0)
+        everywhere_bos = SimpleNamespace(predict=lambda x: torch.full_like(x, filler))  # (N, T)
+        scored = sum(len(y) - 1 for y in test.labels)
+        expected = sum(y.count(BOS) for y in test.labels) / scored
+        accuracy = evaluate(everywhere_bos, inputs, labels)["accuracy"]
+        assert accuracy == pytest.approx(expected) and share[0] <= accuracy <= share[1]

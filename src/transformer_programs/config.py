@@ -185,7 +185,7 @@ def task_spec(config: TrainConfig) -> TaskSpec | NlpTask:
     """The task of a run, with the addition variant's digit order applied."""
     spec = get_task(config.task)
     if config.reverse_sum:
-        if not config.task.startswith("addition"):
-            raise ValueError("--reverse-sum applies only to the addition tasks")
+        if config.task not in ("addition", "addition_hints"):
+            raise ValueError("--reverse-sum applies only to the tasks addition and addition_hints")
         spec = make_addition(reverse_sum=True, hints=config.task == "addition_hints")
     return spec

@@ -21,7 +21,7 @@ from .. import runio
 from ..arguments import add_train_arguments
 from ..config import LATER_SETTINGS, TrainConfig
 from ..progress import Progress
-from .ledger import Ledger, make_record
+from .ledger import PAPER_TRAINING, Ledger, make_record
 from .ray_session import ray_session
 
 RESULT_COLUMNS = ("status", "val_accuracy", "test_accuracy", "train_accuracy", "seconds", "error")
@@ -338,4 +338,4 @@ def add_experiment_arguments(parser, out_help: str) -> None:
     parser.add_argument("--no-ledger", action="store_true", help="neither read nor add ledger records")
     add_train_arguments(parser)
     # The reproduction's experiments train as the paper did: no gates, free classifier weights.
-    parser.set_defaults(sparsity=0.0, classifier_step=0.0)
+    parser.set_defaults(**PAPER_TRAINING)

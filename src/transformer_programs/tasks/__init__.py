@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .arithmetic import ADDITION, ADDITION_HINTS, make_addition
+from .arithmetic import ADDITION, ADDITION_HINTS, ADDITION_HINTS_STUDY, ADDITION_STUDY, make_addition
 from .base import InputSpace, ModelDefaults, TaskSpec
 from .induction import INDUCTION
 from .nlp import NLP_TASKS, NlpTask
@@ -26,6 +26,8 @@ TASKS: dict[str, TaskSpec] = {
         INDUCTION,
         ADDITION,
         ADDITION_HINTS,
+        ADDITION_STUDY,
+        ADDITION_HINTS_STUDY,
     )
 }
 

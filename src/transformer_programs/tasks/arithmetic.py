@@ -128,6 +128,11 @@ def _count(name: str, min_len: int, max_len: int, vocab_size: int) -> int:
     return per_operand**2
 
 
+# Soft attention: at this size and 250 epochs 61.11% test against 35.94% with sharp (plain),
+# 82.08% against 65.68% (hints); docs/experiments.md.
+ADDITION_MODEL = ModelDefaults(layers=3, heads_cat=2, heads_num=2, mlps_cat=4, mlps_num=4, attention="soft")
+
+
 def make_addition(reverse_sum: bool, hints: bool) -> TaskSpec:
     """The addition task: input "<s>" a "+" b, labels the digits of a + b right after "<s>".
 
@@ -146,9 +151,7 @@ def make_addition(reverse_sum: bool, hints: bool) -> TaskSpec:
         vocab_size=10,
         min_len=1,
         max_len=2,
-        # Soft attention: at this size and 250 epochs 61.11% test against 35.94% with sharp (plain),
-        # 82.08% against 65.68% (hints); docs/experiments.md.
-        model=ModelDefaults(layers=3, heads_cat=2, heads_num=2, mlps_cat=4, mlps_num=4, attention="soft"),
+        model=ADDITION_MODEL,
         sample=partial(_sample_addition, name, reverse_sum, hints),
         input_tokens=partial(_input_tokens, name, hints),
         label_tokens=partial(_label_tokens, name, hints),
@@ -157,5 +160,80 @@ def make_addition(reverse_sum: bool, hints: bool) -> TaskSpec:
     )
 
 
+# ---- The reproduction study's format: its generator's draws, labels and scoring. ----
+
+
+def _hinted_from_left(symbols: list[str]) -> list[str]:
+    """Each symbol preceded by a letter counting from the left ("a" first), as the study wrote
+    both operands and the sum: 31 -> a 3 b 1."""
+    return [token for letter, symbol in zip(HINTS, symbols) for token in (letter, symbol)]
+
+
+def _study_example(a: list[int], b: list[int], hints: bool, base: int) -> tuple[list[str], list[str]]:
+    """One example in the study's format: labels the sum as one token (plain) or as hinted
+    digits (hints), then "<s>" at every remaining position, scored as a label of its own."""
+    digits = digit_symbols(base)
+    a_symbols, b_symbols = [digits[d] for d in a], [digits[d] for d in b]
+    total = int("".join(a_symbols), base) + int("".join(b_symbols), base)
+    written = np.base_repr(total, base)
+    if hints:
+        content = [*_hinted_from_left(a_symbols), PLUS, *_hinted_from_left(b_symbols)]
+        answer = _hinted_from_left(list(written))
+    else:
+        content = [*a_symbols, PLUS, *b_symbols]
+        answer = [written]
+    return [BOS, *content], [PAD, *answer, *[BOS] * (len(content) - len(answer))]
+
+
+def _sample_study(
+    name: str, hints: bool, rng: np.random.Generator, n: int, min_len: int, max_len: int, vocab_size: int
+) -> list[Example]:
+    """Operand digit counts uniform in `min_len..max_len` (independently), digits uniform in
+    base `vocab_size`, leading zeros allowed: the study's text ("a minimum length of 1 and a
+    maximum length of 2")."""
+    check_lengths(min_len, max_len)
+    _check(name, hints, max_len, vocab_size)
+    n_a, n_b = (rng.integers(min_len, max_len + 1, size=n).tolist() for _ in range(2))
+    return [_study_example(rng.integers(0, vocab_size, size=len_a).tolist(), rng.integers(0, vocab_size, size=len_b).tolist(),
+                           hints, vocab_size) for len_a, len_b in zip(n_a, n_b)]
+
+
+def _study_label_tokens(name: str, hints: bool, vocab_size: int, max_len: int) -> list[str]:
+    _check(name, hints, max_len, vocab_size)
+    if hints:
+        return [*digit_symbols(vocab_size), *HINTS[: max_len + 1], BOS]
+    largest = 2 * (vocab_size**max_len - 1)
+    return [np.base_repr(total, vocab_size) for total in range(largest + 1)] + [BOS]
+
+
+def make_study_addition(hints: bool) -> TaskSpec:
+    """Addition as the reproduction study generated and scored it (name suffix "_study").
+
+    Plain: "<s>" a "+" b labelled by the whole sum as one token, e.g. 57+6 -> labels "63" "<s>"
+    "<s>" "<s>". Hints: every digit of both operands and of the sum preceded by a letter counting
+    from the left, 31+45 -> <s> a 3 b 1 + a 4 b 5, labels a 7 b 6 <s> <s> <s>. The "<s>" that
+    fills the labels up to the input's length is scored like any label; only the first position
+    is not.
+    """
+    name = "addition" + ("_hints" if hints else "") + "_study"
+    return TaskSpec(
+        name=name,
+        description=("add two numbers with index hints counted from the left" if hints else "add two numbers, the sum "
+                     "as one token") + "; the reproduction study's format, filler labels scored",
+        causal=False,
+        vocab_size=10,
+        min_len=1,
+        max_len=2,
+        model=ADDITION_MODEL,
+        sample=partial(_sample_study, name, hints),
+        input_tokens=partial(_input_tokens, name, hints),
+        label_tokens=partial(_study_label_tokens, name, hints),
+        seq_len=partial(seq_len_affine, 4 if hints else 2, 2),
+        count_inputs=partial(_count, name),
+    )
+
+
 ADDITION = make_addition(reverse_sum=False, hints=False)
 ADDITION_HINTS = make_addition(reverse_sum=False, hints=True)
+ADDITION_STUDY = make_study_addition(hints=False)
+ADDITION_HINTS_STUDY = make_study_addition(hints=True)

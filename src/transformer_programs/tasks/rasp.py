@@ -162,10 +162,12 @@ def _content_task(
     )
 
 
-# Epoch budgets (issue 17): the fewest epochs tried at which seed 0 reached the task's test target
+# Epoch budgets: the fewest epochs tried at which seed 0 reached the task's test target
 # (docs/experiments.md, "Epoch budgets"); the temperature anneals over the budget. reverse reached
-# it below 250 only when annealed to 0.3 rather than the paper's 0.01. The tasks not measured keep
-# the paper's 250.
+# it below 250 only when annealed to 0.3 rather than the paper's 0.01. most_freq keeps the paper's
+# 250: at 100 it lost 3.5 points (71.00% against 74.49%), too many for the paper's 75.69 in the
+# grid. Its classifier trains on a step of 1/4 (integer points, no float weights): 75.29% at seed
+# 0, where free floats gave 74.49%. The tasks not measured keep the paper's 250.
 REVERSE = _content_task(
     "reverse",
     "reverse the sequence",
@@ -204,7 +206,7 @@ MOST_FREQ = _content_task(
     most_freq_labels,
     _most_freq_labels,
     eos=False,
-    model=ModelDefaults(layers=3, heads_cat=4, heads_num=4, mlps_cat=2, mlps_num=2, epochs=100),
+    model=ModelDefaults(layers=3, heads_cat=4, heads_num=4, mlps_cat=2, mlps_num=2, epochs=250, classifier_step=0.25),
 )
 
 
