@@ -23,7 +23,7 @@ from pathlib import Path
 from transformer_programs import __version__, runio
 from transformer_programs.config import TrainConfig
 from transformer_programs.experiments.ledger import PAPER_TRAINING as PAPER
-from transformer_programs.model.program_model import part_names, variable_layout
+from transformer_programs.model.program_config import part_names, variable_layout
 from transformer_programs.program.decompile import decompile_run
 from transformer_programs.prune import PruneConfig, prune
 from transformer_programs.runs import load_run

@@ -12,7 +12,7 @@ from transformer_programs.cli import main
 from transformer_programs.config import LATER_SETTINGS, TrainConfig
 from transformer_programs.experiments.ledger import config_key
 from transformer_programs.model.gates import Gates
-from transformer_programs.model.program_model import part_names
+from transformer_programs.model.program_config import part_names
 from transformer_programs.prune import PruneConfig, prune
 from transformer_programs.runs import load_run
 from transformer_programs.train import train

@@ -185,10 +185,8 @@ def test_two_trainings_into_one_directory_cannot_run_at_once(tmp_path, capsys):
 def test_after_training_the_discrete_model_sees_a_subnormal_weight(run_dir):
     """A subnormal float32 weight decides label 2 over label 1; the trainer has run in this
     process (run_dir), and its flush-to-zero must not have outlived its training steps."""
-    from transformer_programs.model.program_model import (
-        ProgramConfig,
-        TransformerProgram,
-    )
+    from transformer_programs.model.program_config import ProgramConfig
+    from transformer_programs.model.program_model import TransformerProgram
 
     model = TransformerProgram(ProgramConfig(n_tokens=4, n_labels=3, max_len=3, layers=0)).eval()
     with torch.no_grad():

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from transformer_programs.model.layers import NumericalMLP, discrete_match, key_mask, tie_break_rank
-from transformer_programs.model.program_model import ProgramConfig, TransformerProgram, variable_layout
+from transformer_programs.model.program_config import ProgramConfig, variable_layout
+from transformer_programs.model.program_model import TransformerProgram
 
 CONFIGS = {
     "full": dict(layers=2, heads_cat=2, heads_num=2, mlps_cat=1, mlps_num=1),

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from transformer_programs.model.program_model import ProgramConfig, TransformerProgram
+from transformer_programs.model.program_config import ProgramConfig
+from transformer_programs.model.program_model import TransformerProgram
 from transformer_programs.program import Program, extract, generate, random_inputs, run_batch, run_tokens, verify
 from transformer_programs.program.verify import load_program
 from transformer_programs.vocab import Vocab

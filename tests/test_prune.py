@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from transformer_programs.cli import main
-from transformer_programs.model.program_model import part_names
+from transformer_programs.model.program_config import part_names
 from transformer_programs.program import extract
 from transformer_programs.program.decompile import decompile_run
 from transformer_programs.program.ir import classifier_reads, component_reads

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .config import ARCH_FIELDS, TrainConfig
-from .model.program_model import ATTENTION_KINDS
+from .model.program_config import ATTENTION_KINDS
 
 
 def lengths(text: str) -> tuple[int, int]:

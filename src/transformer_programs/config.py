@@ -9,7 +9,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from .model import MODEL_KINDS
 from .model.points import check_step
-from .model.program_model import ATTENTION_KINDS
+from .model.program_config import ATTENTION_KINDS
 from .tasks import NlpTask, TaskSpec, get_task
 from .tasks.arithmetic import make_addition
 

@@ -32,7 +32,8 @@ import torch
 
 from . import __version__, runio
 from .config import MAX_SEED
-from .model.program_model import TransformerProgram, part_names, variable_layout
+from .model.program_config import part_names, variable_layout
+from .model.program_model import TransformerProgram
 from .program import extract
 from .program.ir import live_variables
 from .progress import Progress

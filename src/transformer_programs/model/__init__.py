@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from .program_model import ProgramConfig, TransformerProgram
+from .program_config import ProgramConfig
+from .program_model import TransformerProgram
 from .standard import StandardConfig, StandardTransformer
 
 MODEL_KINDS = ("program", "standard")

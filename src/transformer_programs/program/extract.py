@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..model.program_model import TransformerProgram, variable_layout
+from ..model.program_config import variable_layout
+from ..model.program_model import TransformerProgram
 from ..vocab import Vocab
 from .ir import (
     CategoricalAttention,

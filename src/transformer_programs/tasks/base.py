@@ -26,7 +26,7 @@ class ModelDefaults:
     heads_num: int
     mlps_cat: int
     mlps_num: int
-    attention: str = "sharp"  # relaxed attention, "sharp" or "soft" (model.program_model.ProgramConfig)
+    attention: str = "sharp"  # relaxed attention, "sharp" or "soft" (model.program_config.ProgramConfig)
     n_embed_vars: int = 0  # learned categorical embeddings of the tokens
     d_values: int | None = None  # categorical value space (default: the token and position count)
     tokens_variable: bool = True  # False: the tokens are read only through the embeddings (word tasks)
