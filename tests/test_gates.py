@@ -15,7 +15,7 @@ from transformer_programs.model.gates import Gates
 from transformer_programs.model.program_config import part_names
 from transformer_programs.prune import PruneConfig, prune
 from transformer_programs.runs import load_run
-from transformer_programs.train import train
+from transformer_programs.train import batch_loss, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,3 +66,43 @@ def test_a_ledger_record_written_before_later_settings_keeps_its_key() -> None:
     assert config_key(TrainConfig(**settings)) == record["key"]
     assert config_key(TrainConfig(**{**settings, "sparsity": 0.01})) != record["key"]
     assert config_key(TrainConfig(**{**settings, "classifier_step": 0.25})) != record["key"]
+    assert config_key(TrainConfig(**{**settings, "sparsity": 0.01, "target_parts": 2})) != config_key(
+        TrainConfig(**{**settings, "sparsity": 0.01}))
+
+
+def test_a_target_counts_only_the_parts_above_it() -> None:
+    model = load_model_with_gates(parts=[3.0] * 4 + [-10.0] * 2, reads=[3.0, -10.0])
+    open_parts = model.part_gates.open_probability().sum()
+    reads = model.read_gates.open_probability().sum()
+    assert 3.9 < float(open_parts) < 4.0
+    assert torch.isclose(model.sparsity_penalty(), open_parts + reads)
+    assert torch.isclose(model.sparsity_penalty(target_parts=2), open_parts - 2 + reads)
+    assert torch.isclose(model.sparsity_penalty(target_parts=5), reads)  # fewer open than the target: no pressure
+
+
+def load_model_with_gates(parts: list[float], reads: list[float]):
+    """A one-layer gated model whose gate logits are `parts` and `reads` (padded with open ones)."""
+    from transformer_programs.model.program_config import ProgramConfig
+    from transformer_programs.model.program_model import TransformerProgram
+
+    model = TransformerProgram(ProgramConfig(n_tokens=4, n_labels=3, max_len=4, layers=1, heads_cat=2, heads_num=2,
+                                             mlps_cat=1, mlps_num=1, gates=True))
+    with torch.no_grad():
+        model.part_gates.logits.copy_(torch.tensor(parts))
+        model.read_gates.logits.fill_(3.0)
+        model.read_gates.logits[: len(reads)] = torch.tensor(reads)
+    return model
+
+
+def test_the_training_loss_adds_the_targeted_penalty_and_the_flag_reaches_the_run(tmp_path: Path, capsys) -> None:
+    model = load_model_with_gates(parts=[3.0] * 4 + [-10.0] * 2, reads=[3.0, -10.0])
+    inputs, labels = torch.tensor([[1, 2, 3, 2]]), torch.tensor([[0, 1, 2, 1]])  # (1, 4)
+    plain = batch_loss(model, inputs, labels, 1.0, torch.Generator().manual_seed(0))
+    targeted = batch_loss(model, inputs, labels, 1.0, torch.Generator().manual_seed(0), sparsity=0.5, target_parts=2)
+    assert torch.isclose(targeted - plain, 0.5 * model.sparsity_penalty(target_parts=2))
+    flags = ["train", "hist", "--epochs", "2", "--n-examples", "300", "--quiet", "--sparsity", "0.05"]
+    assert main([*flags, "--target-parts", "3", "--out", str(tmp_path / "run")]) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["target_parts"] == 3
+    assert main([*flags[:-2], "--target-parts", "3", "--out", str(tmp_path / "other")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "--target-parts needs --sparsity" in error

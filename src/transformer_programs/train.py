@@ -36,13 +36,14 @@ def temperature(step: int, total_steps: int, tau_start: float, tau_end: float) -
 
 def batch_loss(
     model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, tau: float, generator: torch.Generator,
-    sparsity: float = 0.0,
+    sparsity: float = 0.0, target_parts: int = 0,
 ) -> torch.Tensor:
     """The training objective: mean cross-entropy over the batch's scored (non-pad) labels, plus
-    `sparsity` times the expected number of open gates (a program trained with --sparsity)."""
+    `sparsity` times the expected number of open gates (a program trained with --sparsity; with
+    `target_parts`, of open parts only those above it)."""
     logits = model(inputs, tau, generator)  # (B, T, L)
     loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=0)
-    return loss + sparsity * model.sparsity_penalty() if sparsity else loss
+    return loss + sparsity * model.sparsity_penalty(target_parts) if sparsity else loss
 
 
 def sparsity_weight(config: TrainConfig, step: int, total_steps: int) -> float:
@@ -247,7 +248,7 @@ def _train(config: TrainConfig, data: Dataset, arch: dict, record: dict, out: Pa
                 step = epoch * steps_per_epoch + batch
                 tau = temperature(step, total_steps, config.tau_start, config.tau_end)
                 loss = batch_loss(model, train_x[index], train_y[index], tau, generator,
-                                  sparsity_weight(config, step, total_steps))
+                                  sparsity_weight(config, step, total_steps), config.target_parts)
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
                     raise ValueError(

@@ -229,11 +229,15 @@ class TransformerProgram(nn.Module):
         c = self.config
         return [c.heads_cat + c.heads_num + c.mlps_cat + c.mlps_num] * c.layers
 
-    def sparsity_penalty(self) -> torch.Tensor:
-        """The expected number of open gates (0 for a model without gates): the L0 term of the loss."""
+    def sparsity_penalty(self, target_parts: int = 0) -> torch.Tensor:
+        """The expected number of open gates (0 for a model without gates): the L0 term of the loss.
+        With `target_parts`, the parts count only where more than that many are expected open."""
         if self.part_gates is None:
             return torch.zeros(())
-        return self.part_gates.open_probability().sum() + self.read_gates.open_probability().sum()
+        parts = self.part_gates.open_probability().sum()
+        if target_parts:
+            parts = F.relu(parts - target_parts)
+        return parts + self.read_gates.open_probability().sum()
 
     def apply_gates(self) -> None:
         """Prune every part and unread every variable whose gate is closed, beside the config's own
