@@ -15,6 +15,7 @@ TRAINED = {
     "dyck1": ["--epochs", "2", "--n-examples", "256", "--layers", "2", "--train-lengths", "8"],  # causal
     "induction": ["--epochs", "3", "--n-examples", "1500"],  # causal, categorical heads only; sampled
     "addition_hints": ["--epochs", "2", "--n-examples", "1500", "--layers", "1", "--n-embed-vars", "2"],  # sampled
+    "addition_study": ["--epochs", "2", "--n-examples", "1500", "--layers", "1"],  # a label per sum, "<s>" scored
 }
 SPACE_SIZES = {"sort": 120, "dyck1": 256}
 
