@@ -160,7 +160,7 @@ def make_addition(reverse_sum: bool, hints: bool) -> TaskSpec:
     )
 
 
-# ---- The reproduction study's format: its generator's draws, labels and scoring. ----
+# ---- The reproduction study's format: its labels, its hint letters and its scoring. ----
 
 
 def _hinted_from_left(symbols: list[str]) -> list[str]:
