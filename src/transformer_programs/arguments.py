@@ -73,7 +73,6 @@ def train_config(args: argparse.Namespace, task: str, **overrides) -> TrainConfi
              "train_lengths", "test_lengths", "max_len", "reverse_sum", "n_embed_vars", "dropout", "data_dir",
              "embeddings", "early_stop", "sparsity", "classifier_step", "target_parts")
     values = {name: getattr(args, name, None) for name in flags}
-    values["target_parts"] = values["target_parts"] or 0
     values.update(task=task, model=args.model, seed=getattr(args, "seed", 0))
     values.update(overrides)
     return TrainConfig(**values)
