@@ -139,6 +139,8 @@ def test_interrupted_sweep_resumes_without_repeating_trials(ray_session, tmp_pat
         assert (out / "trials" / name / "model.safetensors").stat().st_mtime_ns == stamp
     epochs = read_csv(half_dir / "metrics.csv")
     assert len(epochs) == 2 and float(epochs[0]["seconds"]) == record["metrics"][0]["seconds"]  # continued
+    resumed = next(row for row in rows if row["trial"] == half.name)  # its seconds: both sittings' epochs
+    assert resumed["seconds"] == pytest.approx(sum(float(epoch["seconds"]) for epoch in epochs))
     with pytest.raises(ValueError, match="different experiment"):
         run_sweep(replace(base, epochs=3), *grid, out, quiet=True)
 

@@ -357,6 +357,7 @@ def _finish(config: TrainConfig, data: Dataset, model, metrics: list[dict], best
     seconds = sorted(row["seconds"] for row in metrics)
     results = {name: evaluate_split(model, data, name) for name in ("train", "val", "test")}
     results["seconds_per_epoch"] = seconds[len(seconds) // 2] if seconds else None
+    results["seconds"] = sum(seconds)  # every epoch's, whichever sitting ran it: a resumed run counts them all
     results["epochs"] = len(metrics)
     results["stopped_early"] = len(metrics) < config.epochs
     results["selected_epoch"] = best["epoch"]

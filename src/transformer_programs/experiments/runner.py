@@ -61,9 +61,8 @@ def run_trial(params: dict, trials: dict[str, tuple[TrainConfig, str]]) -> dict:
         runio.atomic_write_text(Path(run_dir) / "error.txt", traceback.format_exc())
         return {"status": "failed", "error": one_line(err), "seconds": time.perf_counter() - started}
     metrics = {f"{split}_accuracy": results[split]["accuracy"] for split in ("train", "val", "test")}
-    seconds = time.perf_counter() - started
     facts = _run_facts(Path(run_dir), results, config.model == "program")
-    return {"status": "ok", "error": "", "seconds": seconds, **metrics, **facts}
+    return {"status": "ok", "error": "", "seconds": results["seconds"], **metrics, **facts}
 
 
 def _run_facts(run_dir: Path, results: dict, is_program: bool) -> dict:
