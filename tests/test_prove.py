@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import torch
 from test_program import CASES, build, inputs_for, padded
+from test_simplify import D, hand_built, rows
 
 from transformer_programs.cli import main
 from transformer_programs.program import generate, run_batch, simplify, verify
 from transformer_programs.program.domains import position_domains
 from transformer_programs.program.generated_proof import generated_gaps
-from transformer_programs.program.ir import component_reads
+from transformer_programs.program.ir import CategoricalAttention, Variable, component_reads
 from transformer_programs.program.prove import listed_gaps, model_gaps, prove
 from transformer_programs.program.simplified_proof import simplified_gaps
 from transformer_programs.program.verify import load_program
@@ -205,3 +206,16 @@ def test_what_the_proof_leaves_is_checked_on_every_input(trained, copy_run, caps
         assert report["proof"]["scope"] == "every listed input" and report["inputs"] == record["inputs"]
         assert report["proof"]["method"] == f"model, IR and program run on all {record['inputs']} verification inputs"
     assert "not proved (1 parts, first mlp_0_0: a gap, for the test)" in capsys.readouterr().out
+
+
+def test_a_constant_only_a_never_matching_head_reads_is_not_printed_and_still_proved(tmp_path: Path) -> None:
+    """A head whose query is a constant that no key matches reads position 0 whatever the query:
+    the constant is dead in the code, so it is not printed, and the proof does not ask for it."""
+    head = CategoricalAttention("attn_0_1", "mlp_0_0", "positions", "tokens", [7] * D, False)  # no position is 7
+    program = hand_built([head], {"attn_0_1": rows(1, 2, 3, 1, 2, 3, 1, 2)}, {"attn_0_1": "token"})
+    program.variables.insert(3, Variable("mlp_0_0", False, "abstract", constant=7))
+    source = generate(program)
+    assert "mlp_0_0" not in source and "attn_0_1_outputs = [tokens[0]] * len(tokens)" in source
+    assert proved(program, tmp_path) == []
+    reading = source.replace("[tokens[0]] * len(tokens)", "[tokens[0]] * len(tokens) + mlp_0_0_outputs[:0]")
+    assert proved(program, tmp_path, reading) != []  # read, it must be computed as the IR's constant

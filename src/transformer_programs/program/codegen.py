@@ -8,6 +8,7 @@ table. The classifier prints as rules when the IR holds rules, else as its weigh
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from ..vocab import BOS, EOS, PAD
@@ -259,8 +260,9 @@ class _Writer:
         if "ones" in used:
             body.append("    ones = [1] * len(tokens)")
         body += [f"    {list_name(e.name)} = [{e.name.upper()}[token] for token in tokens]" for e in program.embeddings]
-        for variable in program.variables:
-            if variable.constant is not None:
+        code = "\n".join(body_parts)
+        for variable in program.variables:  # a constant the printed code never reads is not printed
+            if variable.constant is not None and re.search(rf"\b{list_name(variable.name)}\b", code):
                 value = self.show(variable.name, variable.constant)
                 body.append(f"    {list_name(variable.name)} = [{value}] * len(tokens)  # constant")
         body += body_parts

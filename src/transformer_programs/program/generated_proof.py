@@ -2,7 +2,8 @@
 
 The generated file's rule functions must be the project's templates, word for word; run() must
 compute every part of the IR, in order, from the variables the part reads, by the rule of its
-kind (attention) or a per-position expression (MLPs, embeddings, constants), equal to the IR's
+kind (attention) or a per-position expression (MLPs, embeddings, and each constant it names: one
+it never names cannot change what it computes), equal to the IR's
 table on every value its inputs can take (`position_domains`, a sound superset); and its
 classifier must hold the IR's weights or rules on every value. The rules being the same, equal
 tables give equal predictions on every input (see `prove`).
@@ -248,8 +249,11 @@ class _Proof:
                 steps[variable] = {"rule": "cells", "node": value}
         if reads_words != (program.unknown is not None or program.replace_numbers):
             self.gap("run", "reads words otherwise than the program (read_word)")
-        self.check_order(order)
-        self.embeddings_and_constants(steps)
+        named = {self.names[node.id] for statement in body for node in ast.walk(statement)
+                 if isinstance(node, ast.Name) and node.id in self.names}
+        constants = [v.name for v in program.variables if v.constant is not None and v.name in named]
+        self.check_order(order, constants)
+        self.embeddings_and_constants(steps, constants)
         for layer in program.layers:
             for component in layer.components():
                 self.component(component, steps.get(component.name))
@@ -269,26 +273,25 @@ class _Proof:
             found["value"] = self.list_read(args[3])
         return found
 
-    def check_order(self, order: list[str]) -> None:
-        """run() computes each variable once, embeddings and constants first, then the layers in order."""
+    def check_order(self, order: list[str], constants: list[str]) -> None:
+        """run() computes each variable once, embeddings and `constants` (those it names: one that
+        no statement names cannot change what it computes) first, then the layers in order."""
         program = self.program
-        constants = [v.name for v in program.variables if v.constant is not None]
         parts = [c.name for layer in program.layers for c in layer.components()]
         expected = [e.name for e in program.embeddings] + constants + parts
         if order != expected:
             self.gap("run", f"computes {order}, the program's parts are {expected}")
 
-    def embeddings_and_constants(self, steps: dict[str, dict]) -> None:
+    def embeddings_and_constants(self, steps: dict[str, dict], constants: list[str]) -> None:
         for embedding in self.program.embeddings:
             table = embedding.table
             step = steps.get(embedding.name, {"node": ast.Constant(None)})
             self.same_cells(embedding.name, step["node"], ["tokens"],
                             lambda t, table=table: self.shown(embedding.name, table[t]))
-        for variable in self.program.variables:
-            if variable.constant is not None:
-                step = steps.get(variable.name, {"node": ast.Constant(None)})
-                self.same_cells(variable.name, step["node"], [],
-                                lambda v=variable: self.shown(v.name, v.constant))
+        for name in constants:
+            variable = self.program.variable(name)
+            step = steps.get(name, {"node": ast.Constant(None)})
+            self.same_cells(name, step["node"], [], lambda v=variable: self.shown(v.name, v.constant))
 
     def component(self, component, step: dict | None) -> None:
         name = component.name
