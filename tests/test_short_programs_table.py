@@ -9,11 +9,51 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_readme_table_is_generated_from_the_records() -> None:
+def benchmark():
+    """benchmarks/short_programs.py, loaded as a module."""
     spec = importlib.util.spec_from_file_location("short_programs", ROOT / "benchmarks" / "short_programs.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readme_table_is_generated_from_the_records() -> None:
+    module = benchmark()
     readme = (ROOT / "README.md").read_text()
     block = readme.split(module.TABLE_START, 1)[1].split(module.TABLE_END, 1)[0]
     assert block.strip() == module.table().strip()
     assert block.count("\n| ") >= len(list(module.RECORDS.glob("*-paper.json")))  # a row per recorded seed
+
+
+PROGRAM = '''"""A Transformer Program."""
+
+import sys
+
+MODEL_SHA256 = "00"
+SYMBOLS = {'a', 'b'}
+
+
+def check(tokens):
+    """Raises ValueError unless run() takes `tokens`."""
+    if tokens[:1] != ['<s>']:
+        raise ValueError("no")
+
+
+NUM_ATTN_0_0 = {'<s>': 'a',
+                'a': 'b'}
+
+
+def run(tokens):
+    check(tokens)
+    return tokens
+
+
+if __name__ == "__main__":
+    print(run(sys.argv[1:]))
+'''
+
+
+def test_model_lines_count_the_tables_and_run_not_the_frame(tmp_path: Path) -> None:
+    program = tmp_path / "program.py"
+    program.write_text(PROGRAM)
+    assert benchmark().model_lines(program) == 2 + 3  # the table's two lines and run()'s three
