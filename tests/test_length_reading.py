@@ -1,0 +1,31 @@
+"""benchmarks/length_reading.py: the per-label account of a length-generalization run adds up
+to its test accuracy, and its parts at fault to its test mistakes."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from transformer_programs.api import Run
+from transformer_programs.config import TrainConfig
+from transformer_programs.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_reading_accounts_for_every_test_position(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("length_reading", ROOT / "benchmarks" / "length_reading.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = TrainConfig(task="hist", epochs=3, n_examples=300, train_lengths=(1, 3), test_lengths=(4, 6))
+    results = train(config, tmp_path / "run", quiet=True)
+    reading = module.reading(Run(tmp_path / "run"))
+    rows = reading["by_label"].values()
+    right, positions = sum(row[0] for row in rows), sum(row[1] for row in rows)
+    assert positions == results["test"]["tokens"]
+    assert right / positions == pytest.approx(results["test"]["accuracy"])
+    assert sum(reading["parts"].values()) == positions - right
+    assert all(row[2] == 0 for label, row in reading["by_label"].items() if int(label) > 3)  # counts above 3: never trained
+    assert "labels never seen" in module.unseen_summary(reading["by_label"])
