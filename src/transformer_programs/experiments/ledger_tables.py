@@ -131,7 +131,8 @@ def results_markdown(ledger: Ledger, figure: str | None) -> str:
         "Train and validate on content lengths 1..n, test on n+1..n+10 (Dyck: train on n, test on 2n), each "
         "task at its default configuration and epoch budget. Token accuracy, mean ± std over seeds. "
         f"*Learned* means the training accuracy is within {LEARNED_WITHIN} points of the paper's test "
-        "accuracy for the task; where it is not, the test figure says little about generalization.\n",
+        "accuracy for the task; where it is not, the test figure says little about generalization. "
+        "What each task's programs say about length is in [length-readings.md](length-readings.md).\n",
         report.markdown_table(["task", "n", "train lengths", "test lengths", "seeds", "train %", "test %", "learned"],
                               length_rows(length)),
     ]
