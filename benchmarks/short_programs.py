@@ -111,10 +111,11 @@ def record_path(task: str, seed: int, arm: str) -> Path:
 
 
 def run(tasks: list[str], seeds: int, short: dict, runs: Path) -> None:
-    """Every missing record of `tasks` x seeds 0..seeds-1 x both arms, each written as it finishes."""
+    """Every missing record of `tasks` x seeds 0..seeds-1 x both arms, each written as it finishes:
+    a task's short arm on every seed first, then the paper's training."""
     for task in tasks:
-        for seed in range(seeds):
-            for settings in (short, PAPER):
+        for settings in (short, PAPER):
+            for seed in range(seeds):
                 path = record_path(task, seed, arm_name(settings))
                 if path.is_file():
                     continue
