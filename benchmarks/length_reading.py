@@ -1,8 +1,9 @@
 """What a length-generalization run's program gets wrong on the longer test lengths, and why:
 its test mistakes grouped by the part at fault (as `tprog errors --split test`), and its test
-accuracy per expected label beside how often that label occurs in training. A program whose
-mistakes are exactly the labels it never saw in training computes a length-general algorithm
-and lacks only the answers; one that errs on labels it trained on depends on lengths it did not.
+accuracy per expected label and per position, each beside how often training held it. A program
+whose mistakes are exactly the labels it never saw in training computes a length-general
+algorithm and lacks only the answers; one that errs at the positions training never held
+depends on lengths it did not see.
 
     python benchmarks/length_reading.py lengthgen/hist/trials/hist-n10-s0 ...
 
@@ -20,22 +21,30 @@ from transformer_programs.api import Run
 from transformer_programs.program.interpret import run_batch
 
 
+def tally(test_keys: np.ndarray, right: np.ndarray, train_keys: np.ndarray) -> dict:
+    """Per key of the scored test positions (flat `test_keys`, with `right` beside them):
+    (right, test positions, training positions holding that key)."""
+    in_training = Counter(train_keys.tolist())
+    return {key: (int(right[test_keys == key].sum()), int((test_keys == key).sum()), in_training[key])
+            for key in np.unique(test_keys).tolist()}
+
+
 def reading(run: Run) -> dict:
-    """Test mistakes by part, and per expected test label: (right, positions, training positions)."""
+    """Test mistakes by part, and per expected test label and per position: (right, test
+    positions, training positions)."""
     vocab = run.loaded.label_vocab.tokens
     inputs, labels = run.split("test")  # (N, T) each
     predicted = run_batch(run.program, inputs)[0]  # (N, T)
     scored = labels != 0  # (N, T)
-    train_labels = run.split("train")[1]
-    in_training = Counter(vocab[i] for i in train_labels[train_labels != 0].tolist())
-    by_label = {}
-    for label in np.unique(labels[scored]).tolist():
-        at = scored & (labels == label)
-        by_label[vocab[label]] = (int((predicted[at] == label).sum()), int(at.sum()), in_training[vocab[label]])
+    right = (predicted == labels)[scored]  # (scored,)
+    train_scored = run.split("train")[1] != 0  # (N_train, T_train)
+    by_label = tally(labels[scored], right, run.split("train")[1][train_scored])
+    by_position = tally(np.nonzero(scored)[1], right, np.nonzero(train_scored)[1])
     parts = Counter()
     for group in run.errors("test"):
         parts[group.part] += group.count
-    return {"parts": dict(parts.most_common()), "by_label": by_label}
+    return {"parts": dict(parts.most_common()), "by_label": {vocab[label]: row for label, row in by_label.items()},
+            "by_position": by_position}
 
 
 def right_of(rows: list[tuple[int, int, int]]) -> str:
@@ -43,11 +52,12 @@ def right_of(rows: list[tuple[int, int, int]]) -> str:
     return f"{sum(row[0] for row in rows)} of {sum(row[1] for row in rows)}"
 
 
-def unseen_summary(by_label: dict) -> str:
-    """Right of all test positions whose label training held, and of those whose label it never held."""
-    seen = [row for row in by_label.values() if row[2]]
-    unseen = [row for row in by_label.values() if not row[2]]
-    return f"labels seen in training: {right_of(seen)} right; labels never seen: {right_of(unseen)} right"
+def unseen_summary(rows_by_key: dict, what: str = "labels") -> str:
+    """Right of all test positions whose key (label or position) training held, and of those
+    whose key it never held."""
+    seen = [row for row in rows_by_key.values() if row[2]]
+    unseen = [row for row in rows_by_key.values() if not row[2]]
+    return f"{what} seen in training: {right_of(seen)} right; {what} never seen: {right_of(unseen)} right"
 
 
 def main(paths: list[str]) -> None:
@@ -55,9 +65,11 @@ def main(paths: list[str]) -> None:
         sys.exit("usage: python benchmarks/length_reading.py RUN_DIR ...")
     for path in paths:
         result = reading(Run(path))
-        print(f"{path}: test mistakes by part {result['parts'] or 'none'}; {unseen_summary(result['by_label'])}")
-        cells = [f"{label}: {right}/{total} (train {train})" for label, (right, total, train) in result["by_label"].items()]
-        print("  per label, right/test positions (training positions):", ", ".join(cells))
+        print(f"{path}: test mistakes by part {result['parts'] or 'none'}; {unseen_summary(result['by_label'])}; "
+              f"{unseen_summary(result['by_position'], 'positions')}")
+        for what in ("label", "position"):
+            cells = [f"{key}: {right}/{total} (train {train})" for key, (right, total, train) in result[f"by_{what}"].items()]
+            print(f"  per {what}, right/test positions (training positions):", ", ".join(cells))
 
 
 if __name__ == "__main__":

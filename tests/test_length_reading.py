@@ -1,5 +1,6 @@
-"""benchmarks/length_reading.py: the per-label account of a length-generalization run adds up
-to its test accuracy, and its parts at fault to its test mistakes."""
+"""benchmarks/length_reading.py: the per-label and per-position accounts of a
+length-generalization run add up to its test accuracy, and its parts at fault to its test
+mistakes."""
 
 from __future__ import annotations
 
@@ -29,3 +30,9 @@ def test_a_reading_accounts_for_every_test_position(tmp_path: Path) -> None:
     assert sum(reading["parts"].values()) == positions - right
     assert all(row[2] == 0 for label, row in reading["by_label"].items() if int(label) > 3)  # counts above 3: never trained
     assert "labels never seen" in module.unseen_summary(reading["by_label"])
+    by_position = reading["by_position"]
+    assert sum(row[0] for row in by_position.values()) == right
+    assert sum(row[1] for row in by_position.values()) == positions
+    assert all(row[2] == 0 for position, row in by_position.items() if position > 3)  # <s> and 3 tokens in training
+    assert all(row[2] > 0 for position, row in by_position.items() if position <= 3)
+    assert "positions never seen" in module.unseen_summary(by_position, "positions")
