@@ -37,8 +37,9 @@ def reading(run: Run) -> dict:
     predicted = run_batch(run.program, inputs)[0]  # (N, T)
     scored = labels != 0  # (N, T)
     right = (predicted == labels)[scored]  # (scored,)
-    train_scored = run.split("train")[1] != 0  # (N_train, T_train)
-    by_label = tally(labels[scored], right, run.split("train")[1][train_scored])
+    train_labels = run.split("train")[1]  # (N_train, T_train)
+    train_scored = train_labels != 0  # (N_train, T_train)
+    by_label = tally(labels[scored], right, train_labels[train_scored])
     by_position = tally(np.nonzero(scored)[1], right, np.nonzero(train_scored)[1])
     parts = Counter()
     for group in run.errors("test"):
