@@ -3,7 +3,8 @@ its test mistakes grouped by the part at fault (as `tprog errors --split test`),
 accuracy per expected label and per position, each beside how often training held it. A program
 whose mistakes are exactly the labels it never saw in training computes a length-general
 algorithm and lacks only the answers; one that errs at the positions training never held
-depends on lengths it did not see.
+depends on lengths it did not see. Accuracy per input length, on the training split and on the
+test split, tells whether the training lengths were learned at all, and from which length on not.
 
     python benchmarks/length_reading.py lengthgen/hist/trials/hist-n10-s0 ...
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from transformer_programs.api import Run
 from transformer_programs.program.interpret import run_batch
+from transformer_programs.vocab import BOS, EOS, PAD
 
 
 def tally(test_keys: np.ndarray, right: np.ndarray, train_keys: np.ndarray) -> dict:
@@ -27,6 +29,20 @@ def tally(test_keys: np.ndarray, right: np.ndarray, train_keys: np.ndarray) -> d
     in_training = Counter(train_keys.tolist())
     return {key: (int(right[test_keys == key].sum()), int((test_keys == key).sum()), in_training[key])
             for key in np.unique(test_keys).tolist()}
+
+
+def by_length(run: Run, split: str) -> dict[int, tuple[int, int]]:
+    """Per input length (content symbols: `<s>`, `</s>` and padding left out) of a split:
+    (scored positions right, scored positions)."""
+    inputs, labels = run.split(split)  # (N, T) each
+    index = run.loaded.input_vocab.index
+    markers = [index[token] for token in (PAD, BOS, EOS) if token in index]
+    predicted = run_batch(run.program, inputs)[0]  # (N, T)
+    scored = labels != 0  # (N, T)
+    right = (predicted == labels) & scored  # (N, T)
+    lengths = (~np.isin(inputs, markers)).sum(axis=1)  # (N,)
+    return {int(n): (int(right[lengths == n].sum()), int(scored[lengths == n].sum()))
+            for n in np.unique(lengths).tolist()}
 
 
 def reading(run: Run) -> dict:
@@ -45,7 +61,7 @@ def reading(run: Run) -> dict:
     for group in run.errors("test"):
         parts[group.part] += group.count
     return {"parts": dict(parts.most_common()), "by_label": {vocab[label]: row for label, row in by_label.items()},
-            "by_position": by_position}
+            "by_position": by_position, "by_length": {split: by_length(run, split) for split in ("train", "test")}}
 
 
 def right_of(rows: list[tuple[int, int, int]]) -> str:
@@ -71,6 +87,9 @@ def main(paths: list[str]) -> None:
         for what in ("label", "position"):
             cells = [f"{key}: {right}/{total} (train {train})" for key, (right, total, train) in result[f"by_{what}"].items()]
             print(f"  per {what}, right/test positions (training positions):", ", ".join(cells))
+        for split, rows in result["by_length"].items():
+            cells = [f"{n}: {100 * right / total:.1f}" for n, (right, total) in rows.items() if total]
+            print(f"  {split} accuracy % per input length:", ", ".join(cells))
 
 
 if __name__ == "__main__":

@@ -36,3 +36,8 @@ def test_a_reading_accounts_for_every_test_position(tmp_path: Path) -> None:
     assert all(row[2] == 0 for position, row in by_position.items() if position > 3)  # <s> and 3 tokens in training
     assert all(row[2] > 0 for position, row in by_position.items() if position <= 3)
     assert "positions never seen" in module.unseen_summary(by_position, "positions")
+    by_length = reading["by_length"]
+    assert sorted(by_length["train"]) == [1, 2, 3] and sorted(by_length["test"]) == [4, 5, 6]
+    assert sum(row[0] for row in by_length["test"].values()) == right
+    assert sum(row[1] for row in by_length["test"].values()) == positions
+    assert sum(row[1] for row in by_length["train"].values()) == results["train"]["tokens"]
