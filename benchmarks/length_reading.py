@@ -31,13 +31,11 @@ def tally(test_keys: np.ndarray, right: np.ndarray, train_keys: np.ndarray) -> d
             for key in np.unique(test_keys).tolist()}
 
 
-def by_length(run: Run, split: str) -> dict[int, tuple[int, int]]:
-    """Per input length (content symbols: `<s>`, `</s>` and padding left out) of a split:
-    (scored positions right, scored positions)."""
-    inputs, labels = run.split(split)  # (N, T) each
+def by_length(run: Run, inputs: np.ndarray, labels: np.ndarray, predicted: np.ndarray) -> dict[int, tuple[int, int]]:
+    """Per input length (content symbols: `<s>`, `</s>` and padding left out) of a split's
+    (N, T) inputs, labels and predictions: (scored positions right, scored positions)."""
     index = run.loaded.input_vocab.index
     markers = [index[token] for token in (PAD, BOS, EOS) if token in index]
-    predicted = run_batch(run.program, inputs)[0]  # (N, T)
     scored = labels != 0  # (N, T)
     right = (predicted == labels) & scored  # (N, T)
     lengths = (~np.isin(inputs, markers)).sum(axis=1)  # (N,)
@@ -53,7 +51,7 @@ def reading(run: Run) -> dict:
     predicted = run_batch(run.program, inputs)[0]  # (N, T)
     scored = labels != 0  # (N, T)
     right = (predicted == labels)[scored]  # (scored,)
-    train_labels = run.split("train")[1]  # (N_train, T_train)
+    train_inputs, train_labels = run.split("train")  # (N_train, T_train) each
     train_scored = train_labels != 0  # (N_train, T_train)
     by_label = tally(labels[scored], right, train_labels[train_scored])
     by_position = tally(np.nonzero(scored)[1], right, np.nonzero(train_scored)[1])
@@ -61,7 +59,9 @@ def reading(run: Run) -> dict:
     for group in run.errors("test"):
         parts[group.part] += group.count
     return {"parts": dict(parts.most_common()), "by_label": {vocab[label]: row for label, row in by_label.items()},
-            "by_position": by_position, "by_length": {split: by_length(run, split) for split in ("train", "test")}}
+            "by_position": by_position,
+            "by_length": {"train": by_length(run, train_inputs, train_labels, run_batch(run.program, train_inputs)[0]),
+                          "test": by_length(run, inputs, labels, predicted)}}
 
 
 def right_of(rows: list[tuple[int, int, int]]) -> str:
