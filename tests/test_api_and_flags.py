@@ -89,7 +89,10 @@ def test_a_stopped_seeds_run_says_interrupted_and_shuts_ray_down(tmp_path, stop)
     command = [sys.executable, "-m", "transformer_programs.cli", "train", "hist", "--seeds", "0-1", "--epochs", "200",
                "--out", str(out), "--quiet"]
     agents_before = set(orphaned_agents())
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as at a terminal: a shell starts background jobs with SIGINT ignored, and a child
+    # would inherit that from a test run in the background; the command runs as in the foreground.
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not list(out.glob("trials/*/metrics.csv")) and time.monotonic() < deadline:
         time.sleep(0.5)  # until a trial has trained an epoch: Ray and Tune are up
