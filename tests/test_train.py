@@ -139,6 +139,8 @@ def test_cli_tasks_lists_every_task_with_its_epoch_budget(capsys):
         row = next(line for line in listing.splitlines() if line.split()[0] == name)
         assert int(row.split()[4]) == (spec.model.epochs or 250)
         assert float(row.split()[5]) == (spec.model.tau_end or 0.01)
+        assert (f", {spec.model.d_values} values" in row) == (spec.model.d_values is not None)
+    assert "4L / 8+8 / 4+4, soft, 20 values" in next(line for line in listing.splitlines() if line.startswith("addition "))
 
 
 def test_final_temperature_comes_from_the_task_unless_given(tmp_path):

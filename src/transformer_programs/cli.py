@@ -23,7 +23,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
     def row(name: str, task, arch_tail: str, description: str) -> str:
         m = task.model
-        arch = f"{m.layers}L / {m.heads_cat}+{m.heads_num} / {m.mlps_cat}+{m.mlps_num}, {arch_tail}"
+        values = f", {m.d_values} values" if m.d_values else ""
+        arch = f"{m.layers}L / {m.heads_cat}+{m.heads_num} / {m.mlps_cat}+{m.mlps_num}, {arch_tail}{values}"
         config = TrainConfig(task=name).resolved()  # what `tprog train` would run
         span = f"{task.min_len}-{task.max_len}"
         return (f"{name:<15} {task.vocab_size:>5} {span:>8} {str(task.causal):>6} {config.epochs:>6} "
