@@ -66,6 +66,7 @@ def test_a_ledger_record_written_before_later_settings_keeps_its_key() -> None:
     assert config_key(TrainConfig(**settings)) == record["key"]
     assert config_key(TrainConfig(**{**settings, "sparsity": 0.01})) != record["key"]
     assert config_key(TrainConfig(**{**settings, "classifier_step": 0.25})) != record["key"]
+    assert config_key(TrainConfig(**{**settings, "d_values": 20})) != record["key"]
     assert config_key(TrainConfig(**{**settings, "sparsity": 0.01, "target_parts": 2})) != config_key(
         TrainConfig(**{**settings, "sparsity": 0.01}))
 

@@ -120,6 +120,17 @@ def test_attention_kind_comes_from_the_task_unless_given(tmp_path):
     assert model.config.attention == "sharp" and model.blocks[0].cat_attn.soft is False
 
 
+def test_value_space_comes_from_the_task_unless_given(tmp_path):
+    assert TrainConfig(task="addition").resolved().d_values == 20
+    assert TrainConfig(task="addition_study").resolved().d_values is None
+    assert TrainConfig(task="hist", model="standard").resolved().d_values is None
+    out = tmp_path / "run"
+    flags = ["--epochs", "1", "--n-examples", "300", "--layers", "1", "--quiet", "--out", str(out)]
+    assert main(["train", "addition_study", "--values", "24", *flags]) == 0
+    run = load_run(out)
+    assert run.train_config.d_values == 24 and run.model.config.d == 24
+
+
 def test_epoch_budget_comes_from_the_task_unless_given():
     from transformer_programs.tasks import TASKS
 
@@ -178,6 +189,9 @@ BAD_COMMANDS = {
     "reverse sum off addition": ["train", "hist", "--reverse-sum"],
     "negative sparsity": ["train", "hist", "--sparsity", "-0.1"],
     "sparsity of a standard model": ["train", "hist", "--model", "standard", "--sparsity", "0.01"],
+    "zero values": ["train", "hist", "--values", "0"],
+    "values of a standard model": ["train", "hist", "--model", "standard", "--values", "20"],
+    "tokens past the values": ["train", "addition", "--values", "5", "--layers", "1", "--epochs", "1", "--n-examples", "300"],
     "missing run": ["eval", "{tmp}/nowhere"],
 }
 
@@ -275,7 +289,7 @@ def test_a_run_saved_before_a_setting_existed_resumes(tmp_path):
     config = TrainConfig(task="hist", epochs=2, n_examples=300, sparsity=0.0, classifier_step=0.0)
     train(config, tmp_path / "run", quiet=True)
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    for name in ("sparsity", "classifier_step"):
+    for name in ("sparsity", "classifier_step", "d_values"):
         del saved["train"][name]  # as an older version wrote it
     (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
     assert train(config, tmp_path / "run", resume=True, quiet=True)["epochs"] == 2  # the same run: it resumes

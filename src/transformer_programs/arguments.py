@@ -63,6 +63,9 @@ def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heads-num", type=int, help="numerical attention heads per layer")
     parser.add_argument("--mlps-cat", type=int, help="categorical MLPs per layer")
     parser.add_argument("--mlps-num", type=int, help="numerical MLPs per layer")
+    parser.add_argument("--values", type=int, dest="d_values", metavar="N",
+                        help="values a categorical variable holds, at least one per position "
+                        "(default: the task's, `tprog tasks`; else one per token and position)")
     kinds = " or ".join(ATTENTION_KINDS)
     parser.add_argument("--attention", help=f"relaxed attention while training, {kinds} (default: the task's)")
 
@@ -71,7 +74,7 @@ def train_config(args: argparse.Namespace, task: str, **overrides) -> TrainConfi
     """A TrainConfig from parsed flags."""
     flags = (*ARCH_FIELDS, "attention", "epochs", "lr", "batch_size", "tau_start", "tau_end", "n_examples", "vocab_size",
              "train_lengths", "test_lengths", "max_len", "reverse_sum", "n_embed_vars", "dropout", "data_dir",
-             "embeddings", "early_stop", "sparsity", "classifier_step", "target_parts")
+             "embeddings", "early_stop", "sparsity", "classifier_step", "target_parts", "d_values")
     values = {name: getattr(args, name, None) for name in flags}
     values.update(task=task, model=args.model, seed=getattr(args, "seed", 0))
     values.update(overrides)

@@ -21,7 +21,7 @@ OPTIM_DEFAULTS = {
 ARCH_FIELDS = ("layers", "heads_cat", "heads_num", "mlps_cat", "mlps_num")
 # Settings added after runs, sweeps and ledger records were first saved, with the value every
 # older one had: where a saved config lacks them, it had that value.
-LATER_SETTINGS = {"sparsity": 0.0, "classifier_step": 0.0, "target_parts": 0}
+LATER_SETTINGS = {"sparsity": 0.0, "classifier_step": 0.0, "target_parts": 0, "d_values": None}
 MAX_SEED = 2**32 - 1  # the largest seed every random generator used takes
 TAU_END = 0.01  # the paper's final Gumbel temperature, for tasks that do not set their own
 
@@ -50,6 +50,7 @@ class TrainConfig:
     mlps_cat: int | None = None
     mlps_num: int | None = None
     n_embed_vars: int | None = None
+    d_values: int | None = None  # program model: values of a categorical variable; None: the task's (tprog tasks)
     attention: str | None = None  # program model: "sharp" or "soft" relaxed attention
     dropout: float | None = None  # on every layer output, in training
     early_stop: int = 0  # stop when validation is perfect or stale for this many late epochs (train.should_stop)
@@ -67,6 +68,7 @@ class TrainConfig:
         spec = task_spec(self)
         values = asdict(self)
         task_defaults = {key: getattr(spec.model, key) for key in (*ARCH_FIELDS, "attention", "n_embed_vars", "dropout")}
+        task_defaults["d_values"] = spec.model.d_values if self.model == "program" else None
         shortening = ("sparsity", "classifier_step")  # short programs by construction: the program model's only
         task_defaults.update({key: getattr(spec.model, key) if self.model == "program" else 0.0 for key in shortening})
         task_defaults.update({key: getattr(spec.model, key) for key in OPTIM_DEFAULTS[self.model]
@@ -111,6 +113,8 @@ class TrainConfig:
         check_step(self.classifier_step)
         if self.classifier_step and self.model != "program":
             raise ValueError("--classifier-step is for --model program only")
+        if self.d_values is not None and (self.d_values < 1 or self.model != "program"):
+            raise ValueError(f"--values must be a number of values at least 1, for --model program only; got {self.d_values}")
         if self.max_len is not None and self.max_len < 1:
             raise ValueError("--max-len must be at least 1")
         if self.layers < 1:

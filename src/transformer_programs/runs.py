@@ -34,8 +34,8 @@ def model_config(config: TrainConfig, data: Dataset) -> dict:
         base["gates"] = True
     if config.model == "program" and config.classifier_step > 0:
         base["classifier_step"] = config.classifier_step
-    if config.model == "program" and spec.model.d_values is not None:
-        base.update(d_values=spec.model.d_values, tokens_variable=spec.model.tokens_variable)
+    if config.model == "program" and config.d_values is not None:
+        base.update(d_values=config.d_values, tokens_variable=spec.model.tokens_variable)
     return {**base, **config.extra}
 
 

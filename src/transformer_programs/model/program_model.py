@@ -146,7 +146,7 @@ class TransformerProgram(nn.Module):
         if c.attention not in ATTENTION_KINDS:
             raise ValueError(f"unknown attention {c.attention!r}; choose one of {', '.join(ATTENTION_KINDS)}")
         if c.tokens_variable and c.n_tokens > c.d:
-            raise ValueError(f"{c.n_tokens} token ids do not fit a value space of {c.d}; raise d_values")
+            raise ValueError(f"{c.n_tokens} token ids do not fit a value space of {c.d}; raise d_values (tprog: --values)")
         if not 0 <= c.dropout < 1:
             raise ValueError(f"dropout must be at least 0 and below 1, got {c.dropout}")
         self.embed = LearnedEmbedding(c.n_embed_vars, c.n_tokens, c.d) if c.n_embed_vars else None
