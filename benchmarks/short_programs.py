@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import re
 import sys
 import time
 from dataclasses import asdict
@@ -25,6 +26,7 @@ from transformer_programs import __version__, runio
 from transformer_programs.config import TrainConfig
 from transformer_programs.experiments.ledger import PAPER_TRAINING as PAPER
 from transformer_programs.model.program_config import part_names, variable_layout
+from transformer_programs.program import templates
 from transformer_programs.program.decompile import decompile_run
 from transformer_programs.prune import PruneConfig, prune
 from transformer_programs.runs import load_run
@@ -51,15 +53,24 @@ def classifier_form(program: Path) -> str:
 FRAME_CONSTANTS = {"MODEL_SHA256", "SYMBOLS", "LABELS"}  # what every program states whatever its model
 
 
+def frame_functions() -> set[str]:
+    """The helper functions a program may carry whatever its model: check() and those of the
+    code generator's fixed text (select_closest, count, classify, ...)."""
+    texts = [text for text in vars(templates).values() if isinstance(text, str)]
+    return {"check"} | {name for text in texts for name in re.findall(r"^def (\w+)\(", text, re.MULTILINE)}
+
+
 def model_lines(program: Path) -> int:
-    """Lines of program.py that depend on its model: its tables and run(). The rest is the frame
-    every program carries (its docstring, the input check, the helper functions it calls,
-    classify(), the main block): no model can take a program below it."""
+    """Lines of program.py that depend on its model: its tables, the functions of its parts (an
+    MLP written by ranges) and run(). The rest is the frame every program carries (its docstring,
+    the input check, the helper functions it calls, the main block): no model can take a program
+    below it."""
     tree = ast.parse(program.read_text())
+    helpers = frame_functions()
     lines = 0
     for node in tree.body[1:]:  # after the module docstring
         frame = (isinstance(node, (ast.Import, ast.ImportFrom, ast.If))
-                 or (isinstance(node, ast.FunctionDef) and node.name != "run")
+                 or (isinstance(node, ast.FunctionDef) and node.name in helpers)
                  or (isinstance(node, ast.Assign)
                      and {getattr(target, "id", None) for target in node.targets} <= FRAME_CONSTANTS))
         lines += 0 if frame else node.end_lineno - node.lineno + 1
@@ -131,8 +142,9 @@ def flags(config: dict) -> str:
 
 
 def lines_cell(summary: dict) -> str:
-    """A program's lines, with those that depend on its model (model_lines) beside them."""
-    return f"{summary['lines']} ({summary['model_lines']})"
+    """A program's lines, with those that depend on its model (model_lines) beside them where the
+    record has them."""
+    return f"{summary['lines']} ({summary['model_lines']})" if "model_lines" in summary else str(summary["lines"])
 
 
 def table() -> str:
