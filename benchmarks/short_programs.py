@@ -136,6 +136,12 @@ def run(tasks: list[str], seeds: int, short: dict, runs: Path) -> None:
                       f"test {100 * record['pruned']['test_accuracy']:.2f}%", flush=True)
 
 
+def line_bar(task: str) -> int:
+    """The most lines a task's short program may have: a fifth of the paper's compressed length,
+    to the nearest line."""
+    return round(PAPER_LINES[task][1] / 5)
+
+
 def flags(config: dict) -> str:
     """The short arm's training settings, as flags."""
     return f"`--sparsity {config['sparsity']:g} --classifier-step {config['classifier_step']:g}`"
@@ -159,7 +165,7 @@ def table() -> str:
     for task in PAPER_LINES:
         for (t, seed, arm) in sorted(key for key in records if key[0] == task and key[2] != "paper"):
             paper, short = records.get((task, seed, "paper")), records[t, seed, arm]
-            bar = round(PAPER_LINES[task][1] / 5)  # the nearest line, as the targets are stated
+            bar = line_bar(task)
             after = short["pruned"]
             before = paper["pruned"] if paper else None
             drop = 100 * (before["test_accuracy"] - after["test_accuracy"]) if before else None

@@ -25,6 +25,12 @@ def test_the_readme_table_is_generated_from_the_records() -> None:
     assert block.count("\n| ") >= len(list(module.RECORDS.glob("*-paper.json")))  # a row per recorded seed
 
 
+def test_each_bar_is_a_fifth_of_the_papers_length_to_the_nearest_line() -> None:
+    bars = {task: benchmark().line_bar(task) for task in benchmark().PAPER_LINES}
+    assert bars == {"reverse": 143, "hist": 32, "double_hist": 85, "sort": 127, "most_freq": 133,
+                    "dyck1": 178, "dyck2": 147}
+
+
 PROGRAM = '''"""A Transformer Program."""
 
 import sys
