@@ -23,9 +23,9 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
     def row(name: str, task, arch_tail: str, description: str) -> str:
         m = task.model
-        values = f", {m.d_values} values" if m.d_values else ""
-        arch = f"{m.layers}L / {m.heads_cat}+{m.heads_num} / {m.mlps_cat}+{m.mlps_num}, {arch_tail}{values}"
         config = TrainConfig(task=name).resolved()  # what `tprog train` would run
+        values = f", {config.d_values} values" if config.d_values else ""
+        arch = f"{m.layers}L / {m.heads_cat}+{m.heads_num} / {m.mlps_cat}+{m.mlps_num}, {arch_tail}{values}"
         span = f"{task.min_len}-{task.max_len}"
         return (f"{name:<15} {task.vocab_size:>5} {span:>8} {str(task.causal):>6} {config.epochs:>6} "
                 f"{config.tau_end:>7g}  {arch:<46} {description}")
