@@ -235,11 +235,13 @@ def test_registry() -> None:
     assert get_task("dyck2_walks").model == dataclasses.replace(get_task("dyck2").model, epochs=None)  # no budget measured
     assert get_task("hist").model.layers == 1
     # addition with hints at the configuration that reached 90%: 16 heads, annealed to 0.1 only;
-    # plain addition a layer deeper, with a value space that holds a sum of two digits (0-18)
-    study = get_task("addition_study").model
-    assert get_task("addition_hints_study").model == study and study.layers == 3 and study.d_values is None
-    assert get_task("addition_hints").model == dataclasses.replace(study, heads_cat=8, heads_num=8, tau_end=0.1)
-    assert get_task("addition").model == dataclasses.replace(get_task("addition_hints").model, layers=4, d_values=20)
+    # plain addition a layer deeper, with a value space that holds a sum of two digits (0-18);
+    # each of the study's formats at the size of its task in this project's format
+    hints = get_task("addition_hints").model
+    assert (hints.layers, hints.heads_cat, hints.heads_num, hints.tau_end, hints.d_values) == (3, 8, 8, 0.1, None)
+    assert get_task("addition").model == dataclasses.replace(hints, layers=4, d_values=20)
+    assert get_task("addition_hints_study").model == hints
+    assert get_task("addition_study").model == get_task("addition").model
     assert get_task("induction").model == dataclasses.replace(
         get_task("induction").model, layers=2, heads_cat=1, heads_num=0, mlps_cat=0, mlps_num=0
     )

@@ -122,7 +122,7 @@ def test_attention_kind_comes_from_the_task_unless_given(tmp_path):
 
 def test_value_space_comes_from_the_task_unless_given(tmp_path):
     assert TrainConfig(task="addition").resolved().d_values == 20
-    assert TrainConfig(task="addition_study").resolved().d_values is None
+    assert TrainConfig(task="addition_hints_study").resolved().d_values is None
     assert TrainConfig(task="hist", model="standard").resolved().d_values is None
     out = tmp_path / "run"
     flags = ["--epochs", "1", "--n-examples", "300", "--layers", "1", "--quiet", "--out", str(out)]
