@@ -142,6 +142,11 @@ ADDITION_HINTS_MODEL = replace(STUDY_MODEL, heads_cat=8, heads_num=8, tau_end=0.
 ADDITION_MODEL = replace(ADDITION_HINTS_MODEL, layers=4, d_values=20)
 
 
+def _model(hints: bool) -> ModelDefaults:
+    """The default size of addition, with or without hints, in either format."""
+    return ADDITION_HINTS_MODEL if hints else ADDITION_MODEL
+
+
 def make_addition(reverse_sum: bool, hints: bool) -> TaskSpec:
     """The addition task: input "<s>" a "+" b, labels the digits of a + b right after "<s>".
 
@@ -160,7 +165,7 @@ def make_addition(reverse_sum: bool, hints: bool) -> TaskSpec:
         vocab_size=10,
         min_len=1,
         max_len=2,
-        model=ADDITION_HINTS_MODEL if hints else ADDITION_MODEL,
+        model=_model(hints),
         sample=partial(_sample_addition, name, reverse_sum, hints),
         input_tokens=partial(_input_tokens, name, hints),
         label_tokens=partial(_label_tokens, name, hints),
@@ -233,7 +238,7 @@ def make_study_addition(hints: bool) -> TaskSpec:
         vocab_size=10,
         min_len=1,
         max_len=2,
-        model=ADDITION_HINTS_MODEL if hints else ADDITION_MODEL,
+        model=_model(hints),
         sample=partial(_sample_study, name, hints),
         input_tokens=partial(_input_tokens, name, hints),
         label_tokens=partial(_study_label_tokens, name, hints),
