@@ -4,6 +4,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -11,7 +12,7 @@ from safetensors.torch import load_file
 from transformer_programs import runio
 from transformer_programs import train as train_module
 from transformer_programs.cli import main
-from transformer_programs.config import TrainConfig
+from transformer_programs.config import TrainConfig, task_spec
 from transformer_programs.runs import load_run
 from transformer_programs.train import temperature, train
 
@@ -129,6 +130,27 @@ def test_value_space_comes_from_the_task_unless_given(tmp_path):
     assert main(["train", "addition_study", "--values", "24", *flags]) == 0
     run = load_run(out)
     assert run.train_config.d_values == 24 and run.model.config.d == 24
+
+
+def test_sum_order_comes_from_the_task_unless_given(tmp_path):
+    """Plain addition writes its sum least significant digit first unless told --no-reverse-sum;
+    addition with hints most significant first unless told --reverse-sum."""
+    assert TrainConfig(task="addition").resolved().reverse_sum is True
+    assert TrainConfig(task="addition_hints").resolved().reverse_sum is False
+    assert TrainConfig(task="hist").resolved().reverse_sum is False
+    flags = ["--epochs", "1", "--n-examples", "300", "--layers", "1", "--quiet"]
+    sums = {}
+    for order in ([], ["--no-reverse-sum"], ["--reverse-sum"]):
+        out = tmp_path / ("run" + "".join(order))
+        assert main(["train", "addition", *order, *flags, "--out", str(out)]) == 0
+        sums[tuple(order)] = load_run(out).train_config.reverse_sum
+    assert sums == {(): True, ("--no-reverse-sum",): False, ("--reverse-sum",): True}
+    # the labels after <s> are the digits of the sum, in the run's order (57 + 68: 5 2 1 or 1 2 5)
+    for reverse_sum in (True, False):
+        spec = task_spec(TrainConfig(task="addition", reverse_sum=reverse_sum).resolved())
+        for inputs, labels in spec.sample(np.random.default_rng(0), 50, 2, 2, 10):
+            digits = list(str(int("".join(inputs[1:3])) + int("".join(inputs[4:6]))))
+            assert labels[1 : 1 + len(digits)] == (digits[::-1] if reverse_sum else digits)
 
 
 def test_epoch_budget_comes_from_the_task_unless_given():

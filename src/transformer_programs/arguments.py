@@ -33,7 +33,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-lengths", type=lengths, help="content lengths of train/val, e.g. 1-10")
     parser.add_argument("--test-lengths", type=lengths, help="content lengths of test, e.g. 11-20")
     parser.add_argument("--max-len", type=int, help="position range (default: longest sequence)")
-    parser.add_argument("--reverse-sum", action="store_true", help="addition: least significant digit first")
+    parser.add_argument("--reverse-sum", action=argparse.BooleanOptionalAction,
+                        help="addition tasks: the sum least significant digit first, or with --no-reverse-sum most "
+                        "significant first (default: the task's, `tprog tasks`)")
     parser.add_argument("--n-embed-vars", type=int, help="learned categorical embeddings (default: the task's)")
     parser.add_argument("--early-stop", type=int, default=0, metavar="N",
                         help="once the temperature is 0.1 or less, stop when validation has been perfect or has "

@@ -11,7 +11,7 @@ from .model import MODEL_KINDS
 from .model.points import check_step
 from .model.program_config import ATTENTION_KINDS
 from .tasks import NlpTask, TaskSpec, get_task
-from .tasks.arithmetic import make_addition
+from .tasks.arithmetic import REVERSE_SUM_DEFAULT, make_addition
 
 # Optimisation defaults per model kind: the paper's (Transformer Programs; appendix baseline).
 OPTIM_DEFAULTS = {
@@ -42,7 +42,7 @@ class TrainConfig:
     vocab_size: int | None = None
     train_lengths: tuple[int, int] | None = None  # content lengths of train and val
     test_lengths: tuple[int, int] | None = None  # content lengths of test (length generalization)
-    reverse_sum: bool = False  # addition tasks: least significant digit first
+    reverse_sum: bool | None = None  # addition tasks: the sum least significant digit first; None: the task's
     max_len: int | None = None  # position range; default: the longest sequence of any split
     layers: int | None = None
     heads_cat: int | None = None
@@ -81,6 +81,8 @@ class TrainConfig:
         for key, default in {**OPTIM_DEFAULTS[self.model], **task_defaults}.items():
             values[key] = default if values[key] is None else values[key]
         values["vocab_size"] = spec.vocab_size if values["vocab_size"] is None else values["vocab_size"]
+        if values["reverse_sum"] is None:
+            values["reverse_sum"] = REVERSE_SUM_DEFAULT.get(self.task, False)
         if values["tau_end"] is None:
             values["tau_end"] = TAU_END if spec.model.tau_end is None else spec.model.tau_end
         lengths = values["train_lengths"]
@@ -190,10 +192,12 @@ def check_fields(cls: type, data: object, where: str) -> None:
 
 
 def task_spec(config: TrainConfig) -> TaskSpec | NlpTask:
-    """The task of a run, with the addition variant's digit order applied."""
+    """The task of a run, in the digit order of the run's sum where it is an addition task."""
     spec = get_task(config.task)
-    if config.reverse_sum:
-        if config.task not in ("addition", "addition_hints"):
-            raise ValueError("--reverse-sum applies only to the tasks addition and addition_hints")
-        spec = make_addition(reverse_sum=True, hints=config.task == "addition_hints")
-    return spec
+    if config.task not in REVERSE_SUM_DEFAULT:
+        if config.reverse_sum:
+            raise ValueError(f"--reverse-sum applies only to the tasks {' and '.join(REVERSE_SUM_DEFAULT)}")
+        return spec
+    if config.reverse_sum is None or config.reverse_sum == REVERSE_SUM_DEFAULT[config.task]:
+        return spec
+    return make_addition(reverse_sum=config.reverse_sum, hints=config.task == "addition_hints")

