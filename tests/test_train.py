@@ -145,6 +145,8 @@ def test_sum_order_comes_from_the_task_unless_given(tmp_path):
         assert main(["train", "addition", *order, *flags, "--out", str(out)]) == 0
         sums[tuple(order)] = load_run(out).train_config.reverse_sum
     assert sums == {(): True, ("--no-reverse-sum",): False, ("--reverse-sum",): True}
+    saved = {key: value for key, value in load_run(tmp_path / "run").config["train"].items() if key != "reverse_sum"}
+    assert TrainConfig.from_dict(saved).reverse_sum is False  # a run saved without the setting: most significant first
     # the labels after <s> are the digits of the sum, in the run's order (57 + 68: 5 2 1 or 1 2 5)
     for reverse_sum in (True, False):
         spec = task_spec(TrainConfig(task="addition", reverse_sum=reverse_sum).resolved())

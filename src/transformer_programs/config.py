@@ -136,6 +136,7 @@ class TrainConfig:
         values = {k: v for k, v in data.items() if k in known}
         check_fields(cls, values, "train")
         values.setdefault("dropout", 0.0)  # runs saved before dropout was a setting had none
+        values.setdefault("reverse_sum", False)  # a saved run without it wrote its sum most significant first
         return cls(**values)
 
 
