@@ -108,3 +108,28 @@ def test_a_count_read_a_row_per_value_is_refitted_as_a_number(tmp_path):
     assert list(after.classifier.numerical) == ["num_attn_0_0"] and not after.classifier.categorical
     assert lines(after) < lines(before)
     same_predictions(before, after, tmp_path, every_input(program, space))
+
+
+def test_the_quick_refusal_of_a_read_never_contradicts_the_exact_check() -> None:
+    """Dropping a read: `provably_changed` only says so where the exact check agrees, and
+    `same_without` is the exact check, on every case of the shared table, with the model's float
+    weights and rounded to integers (where ties are common)."""
+    from test_program import CASES, build, inputs_for, padded
+    from transformer_programs.program.classifier_forms import _joint_states, _LabelCheck, _rounded, _state_trace, _without
+    from transformer_programs.program.ir import classifier_reads
+
+    refused = 0
+    for name, arch in CASES.items():
+        _, program = build(sum(map(ord, name)), **arch)
+        program = with_values(program, None)
+        states = _joint_states(program, padded(inputs_for(program, 300, seed=1)), [])
+        for classifier in (program.classifier, _rounded(program.classifier, 4)):
+            shown = replace(program, classifier=classifier)
+            check = _LabelCheck(shown, _state_trace(shown, states), _joint_states(shown, padded(inputs_for(
+                program, 300, seed=1)), []).labels)
+            for read in classifier_reads(shown):
+                exact = check.same(_without(classifier, read))
+                assert check.same_without(classifier, read) == exact, (name, read)
+                refused += check.provably_changed(classifier, read)
+                assert not (check.provably_changed(classifier, read) and exact), (name, read)
+    assert refused > 20  # the quick bound does turn reads down

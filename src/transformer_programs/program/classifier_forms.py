@@ -15,7 +15,7 @@ import numpy as np
 
 from .domains import one_input_function, position_domains, value_domains, values_anywhere
 from .fit_points import PointFitter
-from .interpret import classify, joint_keys, traces
+from .interpret import classify, joint_keys, label_scores, read_rows, traces
 from .ir import (
     CategoricalMLP,
     Classifier,
@@ -242,12 +242,9 @@ def as_points(program: Program, inputs: np.ndarray | None, length: Callable[[Pro
     states = _joint_states(program, inputs, sorted(set(sources.values())))
     if states is None:
         return replace(program, classifier=scaled_to_integers(program.classifier))
-    trace = _state_trace(program, states)
-
-    def same(classifier: Classifier) -> bool:
-        return bool(np.array_equal(classify(replace(program, classifier=classifier), trace)[:, 0], states.labels))
-
-    candidates = [c for c in (_rounded_points(program, same), _refitted_points(program, states, sources, same)) if c is not None]
+    check = _LabelCheck(program, _state_trace(program, states), states.labels)
+    candidates = [c for c in (_rounded_points(program, check), _refitted_points(program, states, sources, check.same))
+                  if c is not None]
     finished = []
     for points in candidates:
         constants = {n: domains[n][0] for n in classifier_reads(replace(program, classifier=points)) if len(domains[n]) == 1}
@@ -255,16 +252,50 @@ def as_points(program: Program, inputs: np.ndarray | None, length: Callable[[Pro
     return min(finished, key=length, default=program)
 
 
-def _rounded_points(program: Program, same: Callable[[Classifier], bool]) -> Classifier | None:
+class _LabelCheck:
+    """Whether a classifier gives every joint value of the reads (one row of `trace` each) the
+    label the program's own classifier gives it; for one read fewer, a quick bound first."""
+
+    def __init__(self, program: Program, trace: dict[str, np.ndarray], labels: np.ndarray):
+        self.program, self.trace, self.labels = program, trace, labels
+        self.scored: tuple[Classifier, np.ndarray, np.ndarray] | None = None  # a classifier, its scores and their magnitudes
+
+    def same(self, classifier: Classifier) -> bool:
+        """Exactly: the program's own arithmetic on every joint value."""
+        return bool(np.array_equal(classify(replace(self.program, classifier=classifier), self.trace)[:, 0], self.labels))
+
+    def same_without(self, classifier: Classifier, name: str) -> bool:
+        """`same` for the classifier no longer reading `name`, turned down at once where
+        `provably_changed` says so."""
+        return not self.provably_changed(classifier, name) and self.same(_without(classifier, name))
+
+    def provably_changed(self, classifier: Classifier, name: str) -> bool:
+        """Whether the classifier's full scores less the rows of `name` change some label by more
+        than rounding can: either sum of at most n terms lies within n * eps of the terms'
+        magnitudes of the real sum, so a margin past twice that (with room to spare) is a
+        changed label in exact arithmetic too. False says nothing."""
+        if self.scored is None or self.scored[0] is not classifier:
+            scores, magnitudes = label_scores(replace(self.program, classifier=classifier), self.trace, magnitudes=True)
+            self.scored = (classifier, scores[:, 0, 1:], magnitudes[:, 0, 1:])  # (S, L - 1) each: label 0 is never chosen
+        _, scores, magnitudes = self.scored
+        values = np.where(self.trace["tokens"] != 0, self.trace[name], 0)[:, 0]  # (S,): as `classify` reads them
+        without = scores - read_rows(classifier, name, values)[:, 1:]  # (S, L - 1)
+        slack = 4 * (len(classifier.categorical) + len(classifier.numerical) + 3) * np.finfo(np.float64).eps * magnitudes
+        own = (self.labels - 1)[:, None]  # (S, 1): the label each joint value must keep
+        kept = np.take_along_axis(without + slack, own, axis=1)  # (S, 1): its best case
+        return bool(((without - slack) > kept).any())
+
+
+def _rounded_points(program: Program, check: _LabelCheck) -> Classifier | None:
     """The model's weights without the reads that never change the label, rounded to integers at
     the smallest of POINT_SCALES that keeps every label (None: none does)."""
     classifier = program.classifier
     domains = value_domains(program)
     for name in sorted(classifier_reads(program), key=lambda n: -len(domains[n])):  # widest first
-        if same(_without(classifier, name)):
+        if check.same_without(classifier, name):
             classifier = _without(classifier, name)
     scales = sorted({*POINT_SCALES, *_grid_scale(classifier)})
-    return next((_rounded(classifier, scale) for scale in scales if same(_rounded(classifier, scale))), None)
+    return next((_rounded(classifier, scale) for scale in scales if check.same(_rounded(classifier, scale))), None)
 
 
 MAX_GRID_SCALE = 2**8  # the finest step of `--classifier-step` (model/points.py)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..vocab import BOS, DIGITS, EOS, PAD
-from .ir import CategoricalAttention, CategoricalMLP, NumericalAttention, NumericalMLP, Program, Rules
+from .ir import CategoricalAttention, CategoricalMLP, Classifier, NumericalAttention, NumericalMLP, Program, Rules
 
 
 def matches(head: CategoricalAttention | NumericalAttention, trace: dict, valid: np.ndarray) -> np.ndarray:
@@ -72,27 +72,31 @@ def _apply_rules(program: Program, rules: Rules, trace: dict[str, np.ndarray]) -
     return np.where(keys[where] == values, labels[where], rules.default)
 
 
-def classify(program: Program, trace: dict[str, np.ndarray]) -> np.ndarray:
-    """Label ids (B, T): the rules' label, or float64 scores summed in variable order over the
-    variables the classifier reads, the first maximal label, never id 0 at a real position. Pooled,
-    each variable adds the sum of its rows over the real positions, in position order, divided by
-    their count, and every real position gets that one label. Padding is never classified: 0."""
+def read_rows(classifier: Classifier, name: str, values: np.ndarray) -> np.ndarray | None:
+    """What one variable adds to the label scores at each position, (B, T, L), from its values
+    (B, T); None where the classifier does not read it."""
+    if name in classifier.numerical:
+        return np.asarray(classifier.numerical[name]) * values[..., None].astype(np.float64)
+    if name in classifier.categorical:
+        return np.asarray(classifier.categorical[name])[values]
+    return None
+
+
+def label_scores(program: Program, trace: dict[str, np.ndarray], magnitudes: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """The float64 label scores (B, T or 1, L) of a weights classifier, summed as `classify` sums
+    them, and with `magnitudes` the sum of the absolute values of the terms (a bound on their
+    rounding error); see `classify`."""
     classifier = program.classifier
     valid = trace["tokens"] != 0  # (B, T)
-    if isinstance(classifier, Rules):
-        return np.where(valid, _apply_rules(program, classifier, trace), 0)
     shape = trace["tokens"].shape
     rows = (shape[0], 1) if classifier.pooled else shape
     score = np.broadcast_to(np.asarray(classifier.bias), (*rows, len(classifier.bias))).copy()  # (B, T or 1, L)
+    magnitude = np.abs(score) if magnitudes else None  # (B, T or 1, L)
     for variable in program.variables:
         # Padding's values (a count whose query read the untrained pad row, say) may lie outside
         # the tables a simplified classifier keeps: it reads 0 there, and is labelled 0.
-        values = np.where(valid, trace[variable.name], 0)  # (B, T)
-        if variable.name in classifier.numerical:
-            added = np.asarray(classifier.numerical[variable.name]) * values[..., None].astype(np.float64)
-        elif variable.name in classifier.categorical:
-            added = np.asarray(classifier.categorical[variable.name])[values]  # (B, T, L)
-        else:
+        added = read_rows(classifier, variable.name, np.where(valid, trace[variable.name], 0))  # (B, T, L)
+        if added is None:
             continue
         if classifier.pooled:
             total = np.zeros_like(score)  # (B, 1, L)
@@ -100,6 +104,20 @@ def classify(program: Program, trace: dict[str, np.ndarray]) -> np.ndarray:
                 total = total + np.where(valid[:, position, None, None], added[:, position : position + 1], 0.0)
             added = total / valid.sum(1)[:, None, None]
         score = score + added
+        if magnitudes:
+            magnitude = magnitude + np.abs(added)
+    return score, magnitude
+
+
+def classify(program: Program, trace: dict[str, np.ndarray]) -> np.ndarray:
+    """Label ids (B, T): the rules' label, or float64 scores summed in variable order over the
+    variables the classifier reads, the first maximal label, never id 0 at a real position. Pooled,
+    each variable adds the sum of its rows over the real positions, in position order, divided by
+    their count, and every real position gets that one label. Padding is never classified: 0."""
+    valid = trace["tokens"] != 0  # (B, T)
+    if isinstance(program.classifier, Rules):
+        return np.where(valid, _apply_rules(program, program.classifier, trace), 0)
+    score, _ = label_scores(program, trace)  # (B, T or 1, L)
     return np.where(valid, score[..., 1:].argmax(-1) + 1, 0)  # (B, T)
 
 
