@@ -102,12 +102,9 @@ def _decides(values: np.ndarray, labels: np.ndarray) -> bool:
     return bool((labels[1:][same] == labels[:-1][same]).all())
 
 
-def _rules(program: Program, inputs: np.ndarray | None, candidates: list[str]) -> Rules | None:
-    """Rules over the fewest of `candidates` that decide the classifier's label (None: they do
-    not, or there are too many joint values)."""
-    states = _joint_states(program, inputs, candidates)
-    if states is None:
-        return None
+def _rules(states: _States, candidates: list[str]) -> Rules | None:
+    """Rules over the fewest of `candidates` that decide the classifier's label on the joint
+    values `states` (None: they do not)."""
     keep = [n for n, name in enumerate(states.names) if name in candidates]
     if not _decides(states.values[:, keep], states.labels):
         return None
@@ -127,24 +124,30 @@ def as_rules(program: Program, inputs: np.ndarray | None, length: Callable[[Prog
 
     Where every input is listed, a read that a table computes from other variables (an MLP) is
     also tried in place of those variables, and kept so where the program is shorter by
-    `length`: the table then absorbs the MLP.
+    `length`: the table then absorbs the MLP. The joint values are gathered once, over the reads
+    and every such MLP's inputs (a projection of them is what fewer variables take).
     """
     if isinstance(program.classifier, Rules) or program.classifier.pooled:  # pooled: not a per-position rule
         return program
-    rules = _rules(program, inputs, classifier_reads(program))
+    producers = {c.name: c for layer in program.layers for c in layer.components()
+                 if isinstance(c, (CategoricalMLP, NumericalMLP))}
+    reads = classifier_reads(program)
+    sources = sorted({source for name in reads if name in producers for source in component_reads(producers[name])})
+    states = _joint_states(program, inputs, [*reads, *sources] if inputs is not None else reads)
+    rules = None if states is None else _rules(states, reads)
     if rules is None:
         return program
     best = replace(program, classifier=rules)
-    producers = {c.name: c for layer in program.layers for c in layer.components()
-                 if isinstance(c, (CategoricalMLP, NumericalMLP))}
+    best_length = length(best)
     improved = inputs is not None
     while improved:
         improved = False
         for read in [name for name in best.classifier.reads if name in producers]:
             others = [name for name in best.classifier.reads if name != read]
-            trial = _rules(program, inputs, [*others, *component_reads(producers[read])])
-            if trial is not None and length(replace(program, classifier=trial)) < length(best):
+            trial = _rules(states, [*others, *component_reads(producers[read])])
+            if trial is not None and length(replace(program, classifier=trial)) < best_length:
                 best, improved = replace(program, classifier=trial), True
+                best_length = length(best)
                 break
     return best
 
