@@ -3,29 +3,20 @@ order, marked right exactly where the program writes it; its shares are what the
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import load_benchmark
 from transformer_programs.api import Run
 from transformer_programs.config import TrainConfig
 from transformer_programs.train import train
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_module():
-    spec = importlib.util.spec_from_file_location("addition_reading", ROOT / "benchmarks" / "addition_reading.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.mark.parametrize("reverse_sum", [True, False])
 def test_the_table_holds_every_digit_of_every_sum(tmp_path: Path, reverse_sum: bool) -> None:
-    module = load_module()
+    module = load_benchmark("addition_reading")
     config = TrainConfig(task="addition", epochs=2, n_examples=300, layers=1, train_lengths=(1, 2),
                          reverse_sum=reverse_sum)
     train(config, tmp_path / "run", quiet=True)
@@ -48,7 +39,7 @@ def test_the_table_holds_every_digit_of_every_sum(tmp_path: Path, reverse_sum: b
 
 
 def test_determined_is_the_share_of_the_most_common_value() -> None:
-    module = load_module()
+    module = load_benchmark("addition_reading")
     quantity = np.array([0, 0, 1, 1, 1, 2])
     assert module.determined([quantity], quantity) == 1.0
     assert module.determined([np.zeros(6, dtype=int)], quantity) == pytest.approx(3 / 6)
@@ -56,7 +47,7 @@ def test_determined_is_the_share_of_the_most_common_value() -> None:
 
 
 def test_a_run_of_another_task_is_refused(tmp_path: Path, capsys) -> None:
-    module = load_module()
+    module = load_benchmark("addition_reading")
     train(TrainConfig(task="hist", epochs=1, n_examples=100, layers=1), tmp_path / "run", quiet=True)
     assert module.main([str(tmp_path / "run")]) == 2
     assert "plain addition only" in capsys.readouterr().err

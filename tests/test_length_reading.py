@@ -4,22 +4,18 @@ mistakes."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
+from conftest import load_benchmark
 from transformer_programs.api import Run
 from transformer_programs.config import TrainConfig
 from transformer_programs.train import train
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def test_a_reading_accounts_for_every_test_position(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("length_reading", ROOT / "benchmarks" / "length_reading.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("length_reading")
     config = TrainConfig(task="hist", epochs=3, n_examples=300, train_lengths=(1, 3), test_lengths=(4, 6))
     results = train(config, tmp_path / "run", quiet=True)
     reading = module.reading(Run(tmp_path / "run"))

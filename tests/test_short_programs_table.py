@@ -3,18 +3,16 @@ committed records, never typed by hand."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+
+from conftest import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def benchmark():
     """benchmarks/short_programs.py, loaded as a module."""
-    spec = importlib.util.spec_from_file_location("short_programs", ROOT / "benchmarks" / "short_programs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("short_programs")
 
 
 def test_the_readme_table_is_generated_from_the_records() -> None:
