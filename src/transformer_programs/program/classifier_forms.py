@@ -125,15 +125,21 @@ def as_rules(program: Program, inputs: np.ndarray | None, length: Callable[[Prog
     Where every input is listed, a read that a table computes from other variables (an MLP) is
     also tried in place of those variables, and kept so where the program is shorter by
     `length`: the table then absorbs the MLP. The joint values are gathered once, over the reads
-    and every such MLP's inputs (a projection of them is what fewer variables take).
+    and the inputs of every MLP they lead to through MLPs (a projection of them is what fewer
+    variables take).
     """
     if isinstance(program.classifier, Rules) or program.classifier.pooled:  # pooled: not a per-position rule
         return program
     producers = {c.name: c for layer in program.layers for c in layer.components()
                  if isinstance(c, (CategoricalMLP, NumericalMLP))}
     reads = classifier_reads(program)
-    sources = sorted({source for name in reads if name in producers for source in component_reads(producers[name])})
-    states = _joint_states(program, inputs, [*reads, *sources] if inputs is not None else reads)
+    sources, frontier = set(), [name for name in reads if name in producers]
+    while frontier:  # an absorbed MLP's inputs may be MLPs in turn
+        for source in component_reads(producers[frontier.pop()]):
+            if source not in sources:
+                sources.add(source)
+                frontier += [source] if source in producers else []
+    states = _joint_states(program, inputs, [*reads, *sorted(sources)] if inputs is not None else reads)
     rules = None if states is None else _rules(states, reads)
     if rules is None:
         return program
