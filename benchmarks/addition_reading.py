@@ -77,7 +77,7 @@ def determined(keys: list[np.ndarray], quantity: np.ndarray) -> float:
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0].startswith("-"):
-        print(__doc__.strip().splitlines()[-5], file=sys.stderr)
+        print("usage: python benchmarks/addition_reading.py RUN [--pairs]", file=sys.stderr)
         return 2
     run = Run(argv[0])
     if run.loaded.train_config.task != "addition":

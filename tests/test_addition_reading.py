@@ -51,3 +51,5 @@ def test_a_run_of_another_task_is_refused(tmp_path: Path, capsys) -> None:
     train(TrainConfig(task="hist", epochs=1, n_examples=100, layers=1), tmp_path / "run", quiet=True)
     assert module.main([str(tmp_path / "run")]) == 2
     assert "plain addition only" in capsys.readouterr().err
+    assert module.main([]) == 2
+    assert capsys.readouterr().err.startswith("usage: python benchmarks/addition_reading.py RUN")
