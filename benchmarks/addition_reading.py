@@ -28,7 +28,7 @@ QUANTITIES = ("pair sum", "carries", "is 9", "carry in", "digit")
 
 
 def all_inputs(run: Run) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
-    """Every input of the run's lengths as (N, T) ids, with (a, b, digits of a, digits of b)."""
+    """Every input of the run's lengths as (N, T) ids, with (a, b, how many digits a has, how many b has)."""
     config = run.loaded.train_config
     low, high = config.train_lengths
     index = run.loaded.input_vocab.index
