@@ -35,9 +35,11 @@ extended() {  # the study's best extended configuration per task: layers heads m
     done
 }
 
-lengthgen() {
-    for task in "${tasks[@]}"; do
-        nice -n 19 .venv/bin/tprog lengthgen "$task" --train-max 10,20,30,40 --seeds 3 --out "lengthgen/$task" --quiet
+lengthgen() {  # every task at one n before the next n, so that the figure fills from the left
+    for n in 10 20 30 40; do
+        for task in "${tasks[@]}"; do
+            nice -n 19 .venv/bin/tprog lengthgen "$task" --train-max "$n" --seeds 3 --out "lengthgen/$task-n$n" --quiet
+        done
     done
 }
 
