@@ -11,6 +11,7 @@ import pytest
 from transformer_programs.program import decompile as decompile_module
 from transformer_programs.program import extract, run_tokens
 from transformer_programs.program.decompile import decompile_run, predict_run
+from transformer_programs.program.line_count import code_lines
 from transformer_programs.runs import load_run
 from transformer_programs.runio import RunError
 
@@ -49,9 +50,10 @@ def test_both_programs_are_written_verified_and_score_as_the_model(run_dir):
     for name, report in record["programs"].items():
         text = (run_dir / f"{name}.py").read_text(encoding="utf-8")
         assert report["path"] == f"{name}.py" and report["lines"] == text.count("\n")
+        assert report["code_lines"] == code_lines(text) < report["lines"]  # the docstrings and blank lines are not code
         assert report["disagreements"] == 0 and report["inputs"] == 39
         assert f'MODEL_SHA256 = "{record["model_sha256"]}"' in text
-    assert record["lines"] <= record["lines_full"]
+    assert record["lines"] <= record["lines_full"] and record["code_lines"] <= record["code_lines_full"]
     results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     for split in ("val", "test"):
         assert record["program_accuracy"][split] == pytest.approx(results[split]["accuracy"])

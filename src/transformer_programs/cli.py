@@ -130,7 +130,7 @@ def decompile_and_report(run_dir: Path, out: Path | None, quiet: bool = False, f
 
     record = decompile_run(run_dir, out, quiet=quiet)
     for report in record["programs"].values():
-        print(f"{report['path']}: {report['lines']} lines, {proof_line(record, report)}")
+        print(f"{report['path']}: {report['lines']} lines ({report['code_lines']} of code), {proof_line(record, report)}")
     if record["disagreements"]:
         first = next(r["first_disagreement"] for r in record["programs"].values() if r["first_disagreement"])
         print(f"tprog: a program disagrees with the model; nothing was replaced (see {run_dir}/verification-failed.json); "

@@ -24,6 +24,7 @@ from .codegen import generate
 from .extract import extract
 from .interpret import run_tokens
 from .ir import Program
+from .line_count import code_lines
 from .prove import EVERY_LISTED_INPUT, SAMPLED, prove
 from .simplify import encode_space, predictions, simplify
 from .templates import MARK
@@ -154,6 +155,7 @@ def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000, 
             reports[name] = {
                 "path": _relative(paths[name], run_dir),
                 "lines": code.count("\n"),
+                "code_lines": code_lines(code),
                 "sha256": _sha256(temporary),
                 "proof": proof,
                 **report.summary(),
@@ -165,6 +167,8 @@ def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000, 
             "disagreements": sum(report["disagreements"] for report in reports.values()),
             "lines": reports["program"]["lines"],
             "lines_full": reports["program_full"]["lines"],
+            "code_lines": reports["program"]["code_lines"],
+            "code_lines_full": reports["program_full"]["code_lines"],
             "embeddings": len(full.embeddings),
             "programs": reports,
         }
