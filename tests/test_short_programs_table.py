@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from conftest import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,3 +73,16 @@ def test_model_lines_count_the_tables_parts_and_run_not_the_frame(tmp_path: Path
     program = tmp_path / "program.py"
     program.write_text(PROGRAM)
     assert benchmark().model_lines(program) == 2 + 3 + 3  # the table's two lines, mlp_0_0's three, run()'s three
+
+
+@pytest.mark.parametrize("pruned, drop, expected", [
+    ({"lines": 48, "code_lines": 23}, 0.0, "yes"),  # 48 lines in all, 23 of code: within a bar of 32
+    ({"lines": 48, "code_lines": 33}, 0.0, "no"),
+    ({"lines": 48, "code_lines": 23}, 0.6, "no"),  # short enough, but lost more than half a point
+    ({"lines": 48, "code_lines": 23}, None, "no"),  # no record of the paper's training to compare with
+    ({"lines": 30}, 0.0, "yes"),  # no count of code, but the whole program is within the bar
+    ({"lines": 48}, 0.0, "not recounted"),
+    ({"lines": 48}, 0.6, "no"),
+])
+def test_the_bar_is_met_by_lines_of_code_within_half_a_point(pruned: dict, drop: float | None, expected: str) -> None:
+    assert benchmark().verdict(pruned, drop, 32) == expected
