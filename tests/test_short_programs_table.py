@@ -86,3 +86,24 @@ def test_model_lines_count_the_tables_parts_and_run_not_the_frame(tmp_path: Path
 ])
 def test_the_bar_is_met_by_lines_of_code_within_half_a_point(pruned: dict, drop: float | None, expected: str) -> None:
     assert benchmark().verdict(pruned, drop, 32) == expected
+
+
+def test_recount_adds_lines_of_code_from_the_runs_and_refuses_a_run_of_another_length(tmp_path: Path, monkeypatch) -> None:
+    module = benchmark()
+    records, runs = tmp_path / "records", tmp_path / "runs"
+    monkeypatch.setattr(module, "RECORDS", records)
+    record = {"task": "hist", "seed": 0, "arm": "paper", "trained": {"lines": 48}, "pruned": {"lines": 48}}
+    module.runio.write_json(module.record_path("hist", 0, "paper"), record)
+    module.recount(runs)  # no runs there: the record is left as it is
+    assert module.runio.read_json(module.record_path("hist", 0, "paper")) == record
+    for name in ("hist-s0-paper", "hist-s0-paper-pruned"):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "program.py").write_text("x = 1\n")
+    monkeypatch.setattr(module, "summary", lambda directory: {"lines": 48, "code_lines": 23})
+    module.recount(runs)
+    recounted = module.runio.read_json(module.record_path("hist", 0, "paper"))
+    assert recounted["trained"]["code_lines"] == recounted["pruned"]["code_lines"] == 23
+    module.runio.write_json(module.record_path("hist", 0, "paper"), record)
+    monkeypatch.setattr(module, "summary", lambda directory: {"lines": 50, "code_lines": 23})
+    with pytest.raises(SystemExit, match="not the run it records"):
+        module.recount(runs)
