@@ -6,7 +6,7 @@ algorithm and lacks only the answers; one that errs at the positions training ne
 depends on lengths it did not see. Accuracy per input length, on the training split and on the
 test split, tells whether the training lengths were learned at all, and from which length on not.
 
-    python benchmarks/length_reading.py lengthgen/hist/trials/hist-n10-s0 ...
+    python benchmarks/length_reading.py lengthgen/hist-n10/trials/hist-n10-s0 ...
 
 A run is a trial directory of `tprog lengthgen` (or any run trained with --test-lengths).
 """
