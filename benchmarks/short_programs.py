@@ -102,10 +102,15 @@ def arm_name(settings: dict) -> str:
     return "paper" if settings == PAPER else f"sp{settings['sparsity']:g}-cs{settings['classifier_step']:g}"
 
 
+def arm_dirs(runs: Path, task: str, seed: int, arm: str) -> tuple[Path, Path]:
+    """Where one arm's trained and pruned runs lie under `runs`."""
+    return runs / f"{task}-s{seed}-{arm}", runs / f"{task}-s{seed}-{arm}-pruned"
+
+
 def run_arm(task: str, seed: int, settings: dict, runs: Path) -> dict:
     """Train, decompile and prune one task and seed with these settings; its record."""
     arm = arm_name(settings)
-    trained, pruned = runs / f"{task}-s{seed}-{arm}", runs / f"{task}-s{seed}-{arm}-pruned"
+    trained, pruned = arm_dirs(runs, task, seed, arm)
     config = TrainConfig(task=task, seed=seed, **settings).resolved()
     started = time.perf_counter()
     if not (trained / "verification.json").is_file():
@@ -219,8 +224,7 @@ def recount(runs: Path) -> None:
     for (task, seed, arm), record in load_records().items():
         if all("code_lines" in record[stage] for stage in ("trained", "pruned")):
             continue
-        trained = runs / f"{task}-s{seed}-{arm}"
-        directories = {"trained": trained, "pruned": trained.with_name(trained.name + "-pruned")}
+        directories = dict(zip(("trained", "pruned"), arm_dirs(runs, task, seed, arm)))
         if not all((directory / "program.py").is_file() for directory in directories.values()):
             print(f"{task} seed {seed} {arm}: no runs under {runs}; `run {task} --seeds {seed + 1}` with the arm's "
                   "settings makes them again and counts their code")
