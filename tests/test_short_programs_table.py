@@ -107,3 +107,17 @@ def test_recount_adds_lines_of_code_from_the_runs_and_refuses_a_run_of_another_l
     monkeypatch.setattr(module, "summary", lambda directory: {"lines": 50, "code_lines": 23})
     with pytest.raises(SystemExit, match="not the run it records"):
         module.recount(runs)
+
+
+@pytest.mark.parametrize("task, arm, settings, expected", [
+    ("hist", "paper", {"sparsity": 0.0, "classifier_step": 0.0}, "defaults"),
+    ("hist", "sp0.03-cs0.25", {"sparsity": 0.03, "classifier_step": 0.25},
+     "`--sparsity 0.03 --classifier-step 0.25`"),
+    # most_freq's classifier trains on a step of 1/4 by default: its paper arm is not its defaults
+    ("most_freq", "paper", {"sparsity": 0.0, "classifier_step": 0.0},
+     "`--sparsity 0 --classifier-step 0` (the paper's)"),
+    ("most_freq", "sp0-cs0.25", {"sparsity": 0.0, "classifier_step": 0.25}, "defaults"),
+])
+def test_a_row_says_defaults_only_where_its_settings_are_the_tasks_defaults(
+        task: str, arm: str, settings: dict, expected: str) -> None:
+    assert benchmark().training_cell({"task": task, "arm": arm, "config": settings}) == expected
