@@ -68,7 +68,9 @@ def test_results_page_and_readme_table_come_from_the_ledger(ledger, tmp_path):
     assert figure in written and figure.stat().st_size > 0 and f"]({figure.name})" in page
     text = readme.read_text()
     assert text.startswith("# Tool\n\n") and text.endswith("<!-- end of results table -->\n\nrest\n")
-    assert "old" not in text and "| hist | 100.00 | 99.99 | 100.00 (1/2/2) | 3 of 40 | 2/4/2 | 99.50 | 61 |" in text
+    # beside the grid, the study's best extended configuration as run here: hist's one seed of five
+    assert "old" not in text and "| hist | 100.00 | 99.99 | 100.00 (1/2/2) | 3 of 40 | 2/4/2 | 99.50 | 61 | 100.00, 1 of 5 seeds |" in text
+    assert "| sort | 99.83 | 100.00 | 100.00 (1/8/4) | 1 of 40 | 3/8/4 | 99.90 | 60 | - |" in text
     assert write_results(ledger, out, readme) == written and readme.read_text() == text  # rerun: the same
 
 
