@@ -13,7 +13,9 @@ import pytest
 from transformer_programs import cli, runio
 from transformer_programs.config import TrainConfig
 from transformer_programs.experiments import report
+from transformer_programs.data import train_split_size
 from transformer_programs.experiments.ledger import Ledger, off_protocol, sweep_experiment
+from transformer_programs.experiments.length import length_trials
 from transformer_programs.experiments.runner import PLAN_FILE, Trial, check_plan, cpus_per_trial, run_trials
 from transformer_programs.experiments.sweep import best_configuration, grid_trials, run_sweep
 from transformer_programs.runs import load_run
@@ -176,6 +178,23 @@ def test_grid_records_are_the_papers_configurations_and_protocol_settings_are_na
     assert sweep_experiment(4, 16, 8, replace(paper, layers=4, heads_cat=8, heads_num=8, mlps_cat=4, mlps_num=4)) == "extended"
     assert sweep_experiment(3, 8, 4, replace(paper, heads_cat=8, heads_num=0, mlps_cat=4, mlps_num=0)) == "extended"
     assert off_protocol(replace(paper, epochs=7, lr=0.1)) == {"epochs": 7, "lr": 0.1}
+
+
+def test_length_trials_match_the_budgets_optimizer_steps_where_few_inputs_exist():
+    """dyck1 at n = 10 has 1,024 strings (910 to train on: two batches an epoch, where a full
+    training split of 16,000 takes 32), so its trials run 16 times the task's 100 epochs; a
+    cell with inputs enough keeps the budget. The ledger counts the rule's epochs as the
+    protocol's, and any other as off it."""
+    assert train_split_size(20000, None) == 16000 and train_split_size(20000, 1024) == 910
+    base = TrainConfig(task="hist", sparsity=0.0, classifier_step=0.0)
+    epochs = {}
+    for task, n in (("dyck1", 10), ("dyck1", 20), ("hist", 10)):
+        trial = length_trials(replace(base, task=task), [task], [n], 10, 1)[0]
+        assert off_protocol(trial.config, trial.protocol) == {}
+        epochs[task, n] = trial.config.epochs
+    assert epochs == {("dyck1", 10): 1600, ("dyck1", 20): 100, ("hist", 10): 50}
+    short = length_trials(replace(base, task="dyck1", epochs=3), ["dyck1"], [10], 10, 1)[0]
+    assert short.config.epochs == 48 and off_protocol(short.config, short.protocol) == {"epochs": 48}
 
 
 def test_failing_trial_is_recorded_and_others_finish(ray_session, tmp_path):

@@ -67,6 +67,16 @@ def _sizes(total: int, fractions: tuple[float, ...]) -> list[int]:
     return sizes
 
 
+def train_split_size(n_examples: int, available: int | None,
+                     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> int:
+    """How many examples make_splits puts in the training split when the test split has lengths
+    of its own and the training lengths hold `available` unique inputs (None: unlimited)."""
+    n_train, n_val, _ = _sizes(n_examples, fractions)
+    if available is None or available >= n_train + n_val:
+        return n_train
+    return _sizes(available, fractions[:2])[0]
+
+
 def _draw_unique(
     task: TaskSpec,
     rng: np.random.Generator,

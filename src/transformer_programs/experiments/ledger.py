@@ -49,11 +49,13 @@ def sweep_experiment(layers: int, heads: int, mlps: int, config: TrainConfig) ->
     return "grid" if in_grid and split and config.model == "program" else "extended"
 
 
-def off_protocol(config: TrainConfig) -> dict[str, Any]:
+def off_protocol(config: TrainConfig, protocol: dict[str, Any] | None = None) -> dict[str, Any]:
     """The settings of `config` that are not its task's defaults, apart from what an experiment
-    varies (architecture, seed, lengths): {} for a trial run at the protocol."""
+    varies (architecture, seed, lengths) and what its protocol sets by rule (`protocol`, such as
+    length generalization's step-matched epochs): {} for a trial run at the protocol."""
     varied = {name: getattr(config, name) for name in (*ARCH_FIELDS, "seed", "model", "train_lengths", "test_lengths")}
     default = replace(TrainConfig(task=config.task, **PAPER_TRAINING), **varied).resolved()
+    default = replace(default, **(protocol or {}))
     mine, theirs = asdict(config), asdict(default)
     return {name: mine[name] for name in mine if name not in NOT_HASHED and mine[name] != theirs[name]}
 
@@ -115,8 +117,10 @@ def check_record(record: object, where: str) -> None:
         raise ValueError(f"{where}: unknown experiment {record['experiment']!r}")
 
 
-def make_record(experiment: str, trial: str, labels: dict, config: TrainConfig, results: dict) -> dict:
-    """The record of a finished trial: what it was (labels, every setting) and what it gave."""
+def make_record(experiment: str, trial: str, labels: dict, config: TrainConfig, results: dict,
+                protocol: dict[str, Any] | None = None) -> dict:
+    """The record of a finished trial: what it was (labels, every setting) and what it gave;
+    `protocol`: the settings its experiment's protocol sets by rule (see off_protocol)."""
     heads = labels.get("heads", config.heads_cat + config.heads_num)
     mlps = labels.get("mlps", config.mlps_cat + config.mlps_num)
     record = {
@@ -128,7 +132,7 @@ def make_record(experiment: str, trial: str, labels: dict, config: TrainConfig, 
         "heads": heads,
         "mlps": mlps,
         "seed": config.seed,
-        "off_protocol": off_protocol(config),
+        "off_protocol": off_protocol(config, protocol),
         **{name: results[name] for name in RESULT_FIELDS if name in results},
         "version": __version__,
         "config": json.loads(json.dumps(asdict(config))),

@@ -7,9 +7,12 @@ from dataclasses import replace
 from itertools import product
 from pathlib import Path
 
+import math
+
 from .. import runio
 from ..arguments import train_config
 from ..config import TrainConfig, task_spec
+from ..data import train_split_size
 from . import report
 from .ledger import Ledger
 from .runner import Trial, add_experiment_arguments, int_list, ledger_of, run_command, run_trials
@@ -53,10 +56,23 @@ def check_room(config: TrainConfig) -> None:
         )
 
 
+def step_matched_epochs(config: TrainConfig) -> int:
+    """Epochs that give a trial as many optimizer steps as `config.epochs` give a full training
+    split: more where the training lengths hold fewer unique inputs than the splits ask for (a
+    Dyck length n has at most 2^n strings of one bracket type: dyck1 at n = 10 trains on 910
+    strings, two batches an epoch where the task's budget counts 32)."""
+    low, high = config.train_lengths
+    available = task_spec(config).count_inputs(low, high, config.vocab_size)
+    full = math.ceil(train_split_size(config.n_examples, None) / config.batch_size)
+    held = math.ceil(train_split_size(config.n_examples, available) / config.batch_size)
+    return math.ceil(config.epochs * full / held)
+
+
 def length_trials(
     base: TrainConfig, tasks: list[str], train_max: list[int], test_extra: int, seeds: int
 ) -> list[Trial]:
-    """Every task x n x seed 0..seeds-1, each task at its default model size, validated."""
+    """Every task x n x seed 0..seeds-1, each task at its default model size, validated, its
+    epochs matched in optimizer steps to a full training split (step_matched_epochs)."""
     if seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {seeds}")
     if test_extra < 1:
@@ -66,8 +82,11 @@ def length_trials(
         train_lengths, test_lengths = length_ranges(task, n, test_extra)
         config = replace(base, task=task, seed=seed, train_lengths=train_lengths, test_lengths=test_lengths).resolved()
         check_room(config)
+        budget = replace(config, epochs=TrainConfig(task=task).resolved().epochs)  # the task's own budget
+        protocol = {"epochs": step_matched_epochs(budget)}  # what the protocol runs, for the ledger to judge by
+        config = replace(config, epochs=step_matched_epochs(config))
         labels = dict(task=task, n=n, train_lengths="%d-%d" % train_lengths, test_lengths="%d-%d" % test_lengths, seed=seed)
-        trials.append(Trial(f"{task}-n{n}-s{seed}", labels, config, "lengthgen"))
+        trials.append(Trial(f"{task}-n{n}-s{seed}", labels, config, "lengthgen", protocol))
     return trials
 
 

@@ -11,7 +11,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ class Trial:
     labels: dict[str, Any]  # the columns that identify the trial (task, layers, seed, ...)
     config: TrainConfig
     experiment: str | None = None  # its kind in the results ledger (grid, extended, lengthgen), if any
+    protocol: dict[str, Any] = field(default_factory=dict)  # settings its experiment's protocol sets by rule
 
 
 def one_line(error: BaseException) -> str:
@@ -177,7 +178,7 @@ class _Recorder:
         self.rows[name] = _row(trial, results)
         self.write()
         if self.ledger is not None and trial.experiment and results.get("status") == "ok":
-            self.ledger.add(make_record(trial.experiment, name, trial.labels, trial.config, results))
+            self.ledger.add(make_record(trial.experiment, name, trial.labels, trial.config, results, trial.protocol))
         ok = [row for row in self.rows.values() if row["status"] == "ok"]
         best = max(ok, key=lambda row: row["val_accuracy"]) if ok else None
         self.bar.update(1, f"best {best['trial']}, val {best['val_accuracy']:.4f}" if best else None)
