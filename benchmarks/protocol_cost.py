@@ -1,8 +1,8 @@
 """What the length-generalization protocol still costs: core-hours per trial, task by task and n.
 
 Each trial of `tprog lengthgen TASK --train-max N` (the protocol's settings: the task's model
-and epochs, the paper's training) is timed for a few epochs on a tenth of its examples, and its
-seconds per epoch scaled to the whole training set; times the task's epochs, that is the trial's
+and epochs, matched in steps where few inputs exist, the paper's training) is timed for a few
+epochs on a tenth of its examples, and its seconds per epoch scaled to its whole training split; times the task's epochs, that is the trial's
 training time on one core, the writing of its program aside. Beside it: the trials of that cell
 the ledger still lacks, and what they cost together. A sitting that ends kills a trial that has
 not finished, so a trial longer than a sitting cannot finish on a machine that does not keep its
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from transformer_programs.config import TrainConfig
 from transformer_programs.experiments.ledger import PAPER_TRAINING, Ledger
-from transformer_programs.experiments.length import length_trials
+from transformer_programs.experiments.length import length_trials, training_examples
 from transformer_programs.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,13 +39,14 @@ def trial_configs(task: str, n: int) -> list[TrainConfig]:
 
 
 def seconds_per_epoch(config: TrainConfig, epochs: int) -> float:
-    """Median seconds of an epoch (after the first) on 1/SHARE of the examples, times SHARE."""
+    """Median seconds of an epoch (after the first) on 1/SHARE of the examples, scaled to the
+    trial's training split (where few inputs exist, both may be all of them)."""
     small = replace(config, n_examples=config.n_examples // SHARE, epochs=epochs)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         train(small, out, quiet=True)
         seconds = [float(row["seconds"]) for row in csv.DictReader((out / "metrics.csv").open())][1:]
-    return SHARE * statistics.median(seconds)
+    return statistics.median(seconds) * training_examples(config) / training_examples(small)
 
 
 def missing(ledger: Ledger, configs: list[TrainConfig], task: str, n: int) -> int:

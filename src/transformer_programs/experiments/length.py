@@ -61,11 +61,16 @@ def step_matched_epochs(config: TrainConfig) -> int:
     split: more where the training lengths hold fewer unique inputs than the splits ask for (a
     Dyck length n has at most 2^n strings of one bracket type: dyck1 at n = 10 trains on 910
     strings, two batches an epoch where the task's budget counts 32)."""
-    low, high = config.train_lengths
-    available = task_spec(config).count_inputs(low, high, config.vocab_size)
     full = math.ceil(train_split_size(config.n_examples, None) / config.batch_size)
-    held = math.ceil(train_split_size(config.n_examples, available) / config.batch_size)
+    held = math.ceil(training_examples(config) / config.batch_size)
     return math.ceil(config.epochs * full / held)
+
+
+def training_examples(config: TrainConfig) -> int:
+    """How many examples a trial trains on: its share of --n-examples, or fewer where its
+    training lengths hold fewer unique inputs."""
+    low, high = config.train_lengths
+    return train_split_size(config.n_examples, task_spec(config).count_inputs(low, high, config.vocab_size))
 
 
 def length_trials(
