@@ -178,6 +178,7 @@ def test_grid_records_are_the_papers_configurations_and_protocol_settings_are_na
     assert sweep_experiment(4, 16, 8, replace(paper, layers=4, heads_cat=8, heads_num=8, mlps_cat=4, mlps_num=4)) == "extended"
     assert sweep_experiment(3, 8, 4, replace(paper, heads_cat=8, heads_num=0, mlps_cat=4, mlps_num=0)) == "extended"
     assert off_protocol(replace(paper, epochs=7, lr=0.1)) == {"epochs": 7, "lr": 0.1}
+    assert off_protocol(replace(paper, epochs=250)) == {}  # the paper's own epochs, where sort's budget is 50
 
 
 def test_length_trials_match_the_budgets_optimizer_steps_where_few_inputs_exist():

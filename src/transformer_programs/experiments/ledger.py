@@ -23,6 +23,7 @@ from ..config import ARCH_FIELDS, LATER_SETTINGS, TrainConfig
 EXPERIMENTS = ("grid", "extended", "lengthgen")
 PAPER_TRAINING = {"sparsity": 0.0, "classifier_step": 0.0}  # the protocol trains as the paper did: no gates, free weights
 PAPER_GRID = {"layers": (2, 3), "heads": (4, 8), "mlps": (2, 4)}  # Friedman et al., appendix
+PAPER_EPOCHS = 250  # the paper's, every task; a task's own budget stands in where it reaches the same accuracy
 RESULT_FIELDS = ("val_accuracy", "test_accuracy", "train_accuracy", "epochs", "best_epoch", "seconds",
                  "program_lines", "program_error", "model_sha256")  # what a trial reports, as recorded
 NOT_HASHED = ("data_dir", "embeddings")  # where the data lies on one machine, not what it is
@@ -52,10 +53,13 @@ def sweep_experiment(layers: int, heads: int, mlps: int, config: TrainConfig) ->
 def off_protocol(config: TrainConfig, protocol: dict[str, Any] | None = None) -> dict[str, Any]:
     """The settings of `config` that are not its task's defaults, apart from what an experiment
     varies (architecture, seed, lengths) and what its protocol sets by rule (`protocol`, such as
-    length generalization's step-matched epochs): {} for a trial run at the protocol."""
+    length generalization's step-matched epochs): {} for a trial run at the protocol. The
+    paper's own 250 epochs are the protocol too, where a task's shorter budget falls short."""
     varied = {name: getattr(config, name) for name in (*ARCH_FIELDS, "seed", "model", "train_lengths", "test_lengths")}
     default = replace(TrainConfig(task=config.task, **PAPER_TRAINING), **varied).resolved()
     default = replace(default, **(protocol or {}))
+    if config.epochs == PAPER_EPOCHS:
+        default = replace(default, epochs=PAPER_EPOCHS)
     mine, theirs = asdict(config), asdict(default)
     return {name: mine[name] for name in mine if name not in NOT_HASHED and mine[name] != theirs[name]}
 
