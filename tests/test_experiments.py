@@ -196,6 +196,8 @@ def test_length_trials_match_the_budgets_optimizer_steps_where_few_inputs_exist(
     assert epochs == {("dyck1", 10): 1600, ("dyck1", 20): 100, ("hist", 10): 50}
     short = length_trials(replace(base, task="dyck1", epochs=3), ["dyck1"], [10], 10, 1)[0]
     assert short.config.epochs == 48 and off_protocol(short.config, short.protocol) == {"epochs": 48}
+    # the paper's 250 epochs stand for the protocol only where no rule of the experiment sets them
+    assert off_protocol(replace(short.config, epochs=250), short.protocol) == {"epochs": 250}
 
 
 def test_failing_trial_is_recorded_and_others_finish(ray_session, tmp_path):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import replace
 from itertools import product
 from pathlib import Path
-
-import math
 
 from .. import runio
 from ..arguments import train_config
