@@ -24,6 +24,7 @@ from pathlib import Path
 from transformer_programs.config import TrainConfig
 from transformer_programs.experiments.ledger import PAPER_TRAINING, Ledger
 from transformer_programs.experiments.length import length_trials, training_examples
+from transformer_programs.experiments.runner import Trial
 from transformer_programs.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,10 +33,9 @@ SEEDS = 3  # the protocol's seeds per cell (scripts/protocol.sh)
 SHARE = 10  # time the epochs on 1/SHARE of the examples
 
 
-def trial_configs(task: str, n: int) -> list[TrainConfig]:
+def cell_trials(task: str, n: int) -> list[Trial]:
     """The protocol's trials of one cell, one per seed, as `tprog lengthgen` makes them."""
-    base = TrainConfig(task=task, **PAPER_TRAINING)
-    return [trial.config for trial in length_trials(base, [task], [n], 10, SEEDS)]
+    return length_trials(TrainConfig(task=task, **PAPER_TRAINING), [task], [n], 10, SEEDS)
 
 
 def seconds_per_epoch(config: TrainConfig, epochs: int) -> float:
@@ -49,9 +49,9 @@ def seconds_per_epoch(config: TrainConfig, epochs: int) -> float:
     return statistics.median(seconds) * training_examples(config) / training_examples(small)
 
 
-def missing(ledger: Ledger, configs: list[TrainConfig], task: str, n: int) -> int:
+def missing(ledger: Ledger, trials: list[Trial]) -> int:
     """How many of the cell's trials the ledger does not hold."""
-    return sum(ledger.find("lengthgen", task, f"{task}-n{n}-s{c.seed}", c) is None for c in configs)
+    return sum(ledger.find("lengthgen", t.config.task, t.name, t.config) is None for t in trials)
 
 
 def main() -> None:
@@ -67,12 +67,13 @@ def main() -> None:
     total = 0.0
     for task in args.tasks.split(","):
         for n in (int(value) for value in args.train_max.split(",")):
-            configs = trial_configs(task, n)
-            per_epoch = seconds_per_epoch(configs[0], args.epochs)
-            hours = per_epoch * configs[0].epochs / 3600
-            left = missing(ledger, configs, task, n)
+            trials = cell_trials(task, n)
+            config = trials[0].config
+            per_epoch = seconds_per_epoch(config, args.epochs)
+            hours = per_epoch * config.epochs / 3600
+            left = missing(ledger, trials)
             total += left * hours
-            print(f"| {task} | {n} | {per_epoch:.1f} | {configs[0].epochs} | {hours:.2f} | {left} | {left * hours:.1f} |",
+            print(f"| {task} | {n} | {per_epoch:.1f} | {config.epochs} | {hours:.2f} | {left} | {left * hours:.1f} |",
                   flush=True)
     print(f"\ncore-hours left in all: {total:.1f}")
 
