@@ -291,3 +291,19 @@ def test_seeds_of_a_word_task_read_relative_data_paths(ray_session, tmp_path, ca
     assert [row["status"] for row in rows] == ["ok", "ok"]
     config = json.loads((out / "trials" / rows[0]["trial"] / "config.json").read_text())["train"]
     assert config["data_dir"] == str(Path("fixtures/nlp/trec").resolve())
+
+
+def test_protocol_cost_counts_the_trials_a_cell_still_lacks(tmp_path):
+    from conftest import load_benchmark
+
+    from transformer_programs.experiments.ledger import make_record
+
+    cost = load_benchmark("protocol_cost")
+    trials = cost.cell_trials("dyck1", 10)
+    assert [t.name for t in trials] == ["dyck1-n10-s0", "dyck1-n10-s1", "dyck1-n10-s2"]
+    assert {t.config.epochs for t in trials} == {1600}  # the protocol's step-matched epochs
+    ledger = Ledger(tmp_path / "results")
+    assert cost.missing(ledger, trials) == 3
+    results = {"val_accuracy": 1.0, "test_accuracy": 0.8, "train_accuracy": 1.0}
+    ledger.add(make_record("lengthgen", trials[1].name, trials[1].labels, trials[1].config, results, trials[1].protocol))
+    assert cost.missing(ledger, trials) == 2
