@@ -2,8 +2,9 @@
 
 Each trial of `tprog lengthgen TASK --train-max N` (the protocol's settings: the task's model
 and epochs, matched in steps where few inputs exist, the paper's training) is timed for a few
-epochs on a tenth of its examples, and its seconds per epoch scaled to its whole training split; times the task's epochs, that is the trial's
-training time on one core, the writing of its program aside. Beside it: the trials of that cell
+epochs on a tenth of its examples, and its seconds per epoch scaled to its whole training
+split; times the trial's epochs, that is its training time on one core, the writing of its
+program aside. Beside it: the trials of that cell
 the ledger still lacks, and what they cost together. A sitting that ends kills a trial that has
 not finished, so a trial longer than a sitting cannot finish on a machine that does not keep its
 checkpoints. Run it alone (nothing else busy), one thread:
