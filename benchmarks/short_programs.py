@@ -2,7 +2,7 @@
 `tprog prune` at its defaults, against the paper's training (`--sparsity 0 --classifier-step 0`)
 pruned the same way, per task and seed.
 
-    python benchmarks/short_programs.py run sort hist --seeds 3 [--sparsity 0.03 --classifier-step 0.25]
+    python benchmarks/short_programs.py run sort hist --seeds 3 [--sparsity 0.03 --classifier-step 0.25 --epochs N]
     python benchmarks/short_programs.py table [--readme README.md]   # the table, from the records
     python benchmarks/short_programs.py recount [--runs DIR]   # count the code of older records' runs
 
@@ -98,8 +98,12 @@ def summary(run_dir: Path) -> dict:
 
 
 def arm_name(settings: dict) -> str:
-    """"paper", or the short arm's settings: "sp0.03-cs0.25"."""
-    return "paper" if settings == PAPER else f"sp{settings['sparsity']:g}-cs{settings['classifier_step']:g}"
+    """"paper", or the short arm's settings: "sp0.03-cs0.25", "sp0.03-cs0.25-e140" where it sets
+    its own epochs."""
+    if settings == PAPER:
+        return "paper"
+    epochs = f"-e{settings['epochs']}" if settings.get("epochs") else ""
+    return f"sp{settings['sparsity']:g}-cs{settings['classifier_step']:g}{epochs}"
 
 
 def arm_dirs(runs: Path, task: str, seed: int, arm: str) -> tuple[Path, Path]:
@@ -152,9 +156,11 @@ def line_bar(task: str) -> int:
     return round(PAPER_LINES[task][1] / 5)
 
 
-def flags(config: dict) -> str:
-    """The short arm's training settings, as flags."""
-    return f"`--sparsity {config['sparsity']:g} --classifier-step {config['classifier_step']:g}`"
+def flags(task: str, config: dict) -> str:
+    """An arm's training settings, as flags (its epochs where they are not the task's budget)."""
+    budget = TrainConfig(task=task).resolved().epochs
+    epochs = f" --epochs {config['epochs']}" if config.get("epochs", budget) != budget else ""
+    return f"`--sparsity {config['sparsity']:g} --classifier-step {config['classifier_step']:g}{epochs}`"
 
 
 def lines_cell(summary: dict) -> str:
@@ -195,10 +201,11 @@ def training_cell(record: dict) -> str:
     """How the arm trained: "defaults" where its settings are what `tprog train TASK` uses, else
     its flags, marked where they are the paper's training (most_freq's default classifier
     trains on a step, so its paper arm is not its defaults)."""
-    default = TrainConfig(task=record["task"]).resolved()
-    if all(record["config"][name] == getattr(default, name) for name in PAPER):
+    default, config = TrainConfig(task=record["task"]).resolved(), record["config"]
+    if all(config.get(name, getattr(default, name)) == getattr(default, name) for name in (*PAPER, "epochs")):
         return "defaults"
-    return f"{flags(record['config'])} (the paper's)" if record["arm"] == "paper" else flags(record["config"])
+    written = flags(record["task"], config)
+    return f"{written} (the paper's)" if record["arm"] == "paper" else written
 
 
 def table() -> str:
@@ -262,6 +269,7 @@ def main(argv: list[str]) -> None:
     run_parser.add_argument("--seeds", type=int, default=3)
     run_parser.add_argument("--sparsity", type=float, default=0.03, help="the short arm's (default 0.03)")
     run_parser.add_argument("--classifier-step", type=float, default=0.25, help="the short arm's (default 0.25)")
+    run_parser.add_argument("--epochs", type=int, help="the short arm's (default: the task's budget)")
     run_parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "short_programs")
     recount_parser = commands.add_parser("recount", help="add the count of code to the records, from their runs")
     recount_parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "short_programs")
@@ -271,6 +279,7 @@ def main(argv: list[str]) -> None:
     if args.command == "run":
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         short = {"sparsity": args.sparsity, "classifier_step": args.classifier_step}
+        short.update({"epochs": args.epochs} if args.epochs else {})
         run(args.tasks, args.seeds, short, args.runs)
     elif args.command == "recount":
         recount(args.runs)

@@ -117,7 +117,19 @@ def test_recount_adds_lines_of_code_from_the_runs_and_refuses_a_run_of_another_l
     ("most_freq", "paper", {"sparsity": 0.0, "classifier_step": 0.0},
      "`--sparsity 0 --classifier-step 0` (the paper's)"),
     ("most_freq", "sp0-cs0.25", {"sparsity": 0.0, "classifier_step": 0.25}, "defaults"),
+    # an arm that trains longer than the task's budget says so
+    ("reverse", "sp0.03-cs0.25-e140", {"sparsity": 0.03, "classifier_step": 0.25, "epochs": 140},
+     "`--sparsity 0.03 --classifier-step 0.25 --epochs 140`"),
+    ("reverse", "sp0.03-cs0.25", {"sparsity": 0.03, "classifier_step": 0.25, "epochs": 70},
+     "`--sparsity 0.03 --classifier-step 0.25`"),
 ])
 def test_a_row_says_defaults_only_where_its_settings_are_the_tasks_defaults(
         task: str, arm: str, settings: dict, expected: str) -> None:
     assert benchmark().training_cell({"task": task, "arm": arm, "config": settings}) == expected
+
+
+def test_an_arm_that_sets_its_epochs_is_another_arm() -> None:
+    module = benchmark()
+    assert module.arm_name({"sparsity": 0.0, "classifier_step": 0.0}) == "paper"
+    assert module.arm_name({"sparsity": 0.03, "classifier_step": 0.25}) == "sp0.03-cs0.25"
+    assert module.arm_name({"sparsity": 0.03, "classifier_step": 0.25, "epochs": 140}) == "sp0.03-cs0.25-e140"
