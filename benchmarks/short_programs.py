@@ -2,7 +2,7 @@
 `tprog prune` at its defaults, against the paper's training (`--sparsity 0 --classifier-step 0`)
 pruned the same way, per task and seed.
 
-    python benchmarks/short_programs.py run sort hist --seeds 3 [--sparsity 0.03 --classifier-step 0.25 --epochs N]
+    python benchmarks/short_programs.py run sort hist --seeds 3 [--sparsity 0.03 --classifier-step 0.25 --target-parts K --epochs N]
     python benchmarks/short_programs.py table [--readme README.md]   # the table, from the records
     python benchmarks/short_programs.py recount [--runs DIR]   # count the code of older records' runs
 
@@ -98,12 +98,13 @@ def summary(run_dir: Path) -> dict:
 
 
 def arm_name(settings: dict) -> str:
-    """"paper", or the short arm's settings: "sp0.03-cs0.25", "sp0.03-cs0.25-e140" where it sets
-    its own epochs."""
+    """"paper", or the short arm's settings: "sp0.03-cs0.25", "sp0.3-cs0.25-t8-e250" where it sets
+    a target number of parts and its own epochs."""
     if settings == PAPER:
         return "paper"
+    target = f"-t{settings['target_parts']}" if settings.get("target_parts") else ""
     epochs = f"-e{settings['epochs']}" if settings.get("epochs") else ""
-    return f"sp{settings['sparsity']:g}-cs{settings['classifier_step']:g}{epochs}"
+    return f"sp{settings['sparsity']:g}-cs{settings['classifier_step']:g}{target}{epochs}"
 
 
 def arm_dirs(runs: Path, task: str, seed: int, arm: str) -> tuple[Path, Path]:
@@ -157,10 +158,12 @@ def line_bar(task: str) -> int:
 
 
 def flags(task: str, config: dict) -> str:
-    """An arm's training settings, as flags (its epochs where they are not the task's budget)."""
+    """An arm's training settings, as flags (a target number of parts where it sets one, its
+    epochs where they are not the task's budget)."""
     budget = TrainConfig(task=task).resolved().epochs
+    target = f" --target-parts {config['target_parts']}" if config.get("target_parts") else ""
     epochs = f" --epochs {config['epochs']}" if config.get("epochs", budget) != budget else ""
-    return f"`--sparsity {config['sparsity']:g} --classifier-step {config['classifier_step']:g}{epochs}`"
+    return f"`--sparsity {config['sparsity']:g} --classifier-step {config['classifier_step']:g}{target}{epochs}`"
 
 
 def lines_cell(summary: dict) -> str:
@@ -269,6 +272,7 @@ def main(argv: list[str]) -> None:
     run_parser.add_argument("--seeds", type=int, default=3)
     run_parser.add_argument("--sparsity", type=float, default=0.03, help="the short arm's (default 0.03)")
     run_parser.add_argument("--classifier-step", type=float, default=0.25, help="the short arm's (default 0.25)")
+    run_parser.add_argument("--target-parts", type=int, default=0, help="the short arm's (default: none)")
     run_parser.add_argument("--epochs", type=int, help="the short arm's (default: the task's budget)")
     run_parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "short_programs")
     recount_parser = commands.add_parser("recount", help="add the count of code to the records, from their runs")
@@ -279,6 +283,7 @@ def main(argv: list[str]) -> None:
     if args.command == "run":
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         short = {"sparsity": args.sparsity, "classifier_step": args.classifier_step}
+        short.update({"target_parts": args.target_parts} if args.target_parts else {})
         short.update({"epochs": args.epochs} if args.epochs else {})
         run(args.tasks, args.seeds, short, args.runs)
     elif args.command == "recount":

@@ -122,14 +122,17 @@ def test_recount_adds_lines_of_code_from_the_runs_and_refuses_a_run_of_another_l
      "`--sparsity 0.03 --classifier-step 0.25 --epochs 140`"),
     ("reverse", "sp0.03-cs0.25", {"sparsity": 0.03, "classifier_step": 0.25, "epochs": 70},
      "`--sparsity 0.03 --classifier-step 0.25`"),
+    ("sort", "sp0.3-cs0.25-t8-e250", {"sparsity": 0.3, "classifier_step": 0.25, "target_parts": 8, "epochs": 250},
+     "`--sparsity 0.3 --classifier-step 0.25 --target-parts 8 --epochs 250`"),
 ])
 def test_a_row_says_defaults_only_where_its_settings_are_the_tasks_defaults(
         task: str, arm: str, settings: dict, expected: str) -> None:
     assert benchmark().training_cell({"task": task, "arm": arm, "config": settings}) == expected
 
 
-def test_an_arm_that_sets_its_epochs_is_another_arm() -> None:
+def test_an_arm_that_sets_its_epochs_or_a_target_of_parts_is_another_arm() -> None:
     module = benchmark()
     assert module.arm_name({"sparsity": 0.0, "classifier_step": 0.0}) == "paper"
     assert module.arm_name({"sparsity": 0.03, "classifier_step": 0.25}) == "sp0.03-cs0.25"
     assert module.arm_name({"sparsity": 0.03, "classifier_step": 0.25, "epochs": 140}) == "sp0.03-cs0.25-e140"
+    assert module.arm_name({"sparsity": 0.3, "classifier_step": 0.25, "target_parts": 8}) == "sp0.3-cs0.25-t8"
