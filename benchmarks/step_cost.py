@@ -19,6 +19,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from transformer_programs.model import ProgramConfig, TransformerProgram
 from transformer_programs.config import TrainConfig
+from transformer_programs.experiments.ledger import PAPER_TRAINING
 from transformer_programs.data import build_dataset
 from transformer_programs.runs import model_config
 from transformer_programs.train import batch_loss
@@ -61,7 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # as the trainer does
-    config = TrainConfig(task="sort", epochs=1).resolved()
+    config = TrainConfig(task="sort", epochs=1, **PAPER_TRAINING).resolved()  # as the original trains: no gates
     data = build_dataset(config)
     model = TransformerProgram(ProgramConfig(**model_config(config, data)))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)

@@ -14,7 +14,7 @@ from transformer_programs import cli, runio
 from transformer_programs.config import TrainConfig
 from transformer_programs.experiments import report
 from transformer_programs.data import train_split_size
-from transformer_programs.experiments.ledger import Ledger, off_protocol, sweep_experiment
+from transformer_programs.experiments.ledger import PAPER_TRAINING, Ledger, off_protocol, sweep_experiment
 from transformer_programs.experiments.length import length_trials
 from transformer_programs.experiments.runner import PLAN_FILE, Trial, check_plan, cpus_per_trial, run_trials
 from transformer_programs.experiments.sweep import best_configuration, grid_trials, run_sweep
@@ -173,8 +173,13 @@ def test_the_ledger_skips_what_it_holds_whichever_directory_ran_it(ray_session, 
 
 
 def test_grid_records_are_the_papers_configurations_and_protocol_settings_are_named():
-    paper = TrainConfig(task="sort", layers=3, heads_cat=4, heads_num=4, mlps_cat=2, mlps_num=2).resolved()
+    paper = TrainConfig(task="sort", layers=3, heads_cat=4, heads_num=4, mlps_cat=2, mlps_num=2,
+                        **PAPER_TRAINING).resolved()
     assert sweep_experiment(3, 8, 4, paper) == "grid" and off_protocol(paper) == {}
+    # sort's own default training has gates, a target of parts, a classifier step and 250 epochs:
+    # not the protocol, which trains as the paper did
+    assert off_protocol(TrainConfig(task="sort").resolved()) == {
+        "sparsity": 0.1, "target_parts": 8, "classifier_step": 0.25}
     assert sweep_experiment(4, 16, 8, replace(paper, layers=4, heads_cat=8, heads_num=8, mlps_cat=4, mlps_num=4)) == "extended"
     assert sweep_experiment(3, 8, 4, replace(paper, heads_cat=8, heads_num=0, mlps_cat=4, mlps_num=0)) == "extended"
     assert off_protocol(replace(paper, epochs=7, lr=0.1)) == {"epochs": 7, "lr": 0.1}

@@ -158,9 +158,18 @@ def test_sum_order_comes_from_the_task_unless_given(tmp_path):
 def test_epoch_budget_comes_from_the_task_unless_given():
     from transformer_programs.tasks import TASKS
 
-    budgets = {name: TrainConfig(task=name).resolved().epochs for name in ("hist", "sort", "dyck2", "induction")}
+    budgets = {name: TrainConfig(task=name, sparsity=0.0).resolved().epochs for name in ("hist", "sort", "dyck2", "induction")}
     assert budgets == {name: TASKS[name].model.epochs or 250 for name in budgets}
     assert budgets["hist"] < 250 and budgets["induction"] == 250  # a measured budget; the paper's where none is
+    # sort trains with gates by default, on a budget of its own; without gates, on the paper's training's
+    gated, plain = TrainConfig(task="sort").resolved(), TrainConfig(task="sort", sparsity=0.0).resolved()
+    assert (gated.sparsity, gated.target_parts, gated.epochs) == (0.1, 8, 250)
+    assert (plain.sparsity, plain.target_parts, plain.epochs) == (0.0, 0, 50)
+    other = TrainConfig(task="sort", sparsity=0.03).resolved()  # other gates: the task's gated budget and target
+    assert (other.target_parts, other.epochs) == (8, 250)
+    assert TrainConfig(task="sort", target_parts=0, epochs=60).resolved().target_parts == 0
+    hist = TrainConfig(task="hist", sparsity=0.03).resolved()  # a task without a gated budget keeps its own
+    assert (hist.target_parts, hist.epochs) == (0, budgets["hist"])
     assert TrainConfig(task="hist", epochs=7).resolved().epochs == 7
     assert TrainConfig(task="hist", model="standard").resolved().epochs == 100  # the baseline keeps its own
 
@@ -172,10 +181,13 @@ def test_cli_tasks_lists_every_task_with_its_epoch_budget(capsys):
     listing = capsys.readouterr().out
     for name, spec in TASKS.items():
         row = next(line for line in listing.splitlines() if line.split()[0] == name)
-        assert int(row.split()[4]) == (spec.model.epochs or 250)
+        gated = spec.model.sparsity and spec.model.gated_epochs
+        assert int(row.split()[4]) == ((spec.model.gated_epochs if gated else spec.model.epochs) or 250)
         assert float(row.split()[5]) == (spec.model.tau_end or 0.01)
         assert (f", {spec.model.d_values} values" in row) == (spec.model.d_values is not None)
     assert "4L / 8+8 / 4+4, soft, 20 values" in next(line for line in listing.splitlines() if line.startswith("addition "))
+    sort = next(line for line in listing.splitlines() if line.startswith("sort "))
+    assert "gates 0.1 above 8 parts, classifier step 0.25" in sort
 
 
 def test_final_temperature_comes_from_the_task_unless_given(tmp_path):

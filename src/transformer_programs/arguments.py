@@ -45,9 +45,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="program model: train an L0 gate per part and classifier read, adding this times the "
                         "expected number of open gates to the loss; closed ones are pruned (0: no gates; default: "
                         "the task's, `tprog tasks`)")
-    parser.add_argument("--target-parts", type=int, default=0, metavar="K",
+    parser.add_argument("--target-parts", type=int, metavar="K",
                         help="program model, with --sparsity: penalize only the expected number of open parts above K, "
-                        "so that training keeps about K heads and MLPs (default 0: penalize every open part)")
+                        "so that training keeps about K heads and MLPs (0: penalize every open part; default: the "
+                        "task's with gates, `tprog tasks`, else 0)")
     parser.add_argument("--classifier-step", type=float,
                         help="program model: train the classifier's weights as multiples of this power of two over the "
                         "last quarter of the epochs, so that the program prints them as small integers (0: free "

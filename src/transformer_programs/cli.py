@@ -25,7 +25,10 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         m = task.model
         config = TrainConfig(task=name).resolved()  # what `tprog train` would run
         values = f", {config.d_values} values" if config.d_values else ""
-        arch = f"{m.layers}L / {m.heads_cat}+{m.heads_num} / {m.mlps_cat}+{m.mlps_num}, {arch_tail}{values}"
+        target = f" above {config.target_parts} parts" if config.target_parts else ""
+        gates = f", gates {config.sparsity:g}{target}" if config.sparsity else ""
+        step = f", classifier step {config.classifier_step:g}" if config.classifier_step else ""
+        arch = f"{m.layers}L / {m.heads_cat}+{m.heads_num} / {m.mlps_cat}+{m.mlps_num}, {arch_tail}{values}{gates}{step}"
         span = f"{task.min_len}-{task.max_len}"
         return (f"{name:<15} {task.vocab_size:>5} {span:>8} {str(task.causal):>6} {config.epochs:>6} "
                 f"{config.tau_end:>7g}  {arch:<46} {description}")

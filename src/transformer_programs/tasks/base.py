@@ -38,6 +38,8 @@ class ModelDefaults:
     batch_size: int | None = None
     sparsity: float = 0.0  # L0 gates' loss weight: short programs by construction (model/gates.py)
     classifier_step: float = 0.0  # the classifier trained as multiples of this (model/points.py)
+    target_parts: int = 0  # with gates: the open parts the penalty leaves alone (0: it counts every part)
+    gated_epochs: int | None = None  # with gates, the budget in place of `epochs`: noisy gates need more steps
 
 
 @dataclass(frozen=True)
