@@ -97,14 +97,16 @@ def summary(run_dir: Path) -> dict:
     }
 
 
-def arm_name(settings: dict) -> str:
-    """"paper", or the short arm's settings: "sp0.03-cs0.25", "sp0.3-cs0.25-t8-e250" where it sets
-    a target number of parts and its own epochs."""
+def arm_name(task: str, settings: dict) -> str:
+    """"paper", or what the short arm trains: "sp0.03-cs0.25", and "sp0.1-cs0.25-t8-e250" where it
+    keeps a target number of parts and trains other epochs than the paper's training of the task."""
     if settings == PAPER:
         return "paper"
-    target = f"-t{settings['target_parts']}" if settings.get("target_parts") else ""
-    epochs = f"-e{settings['epochs']}" if settings.get("epochs") else ""
-    return f"sp{settings['sparsity']:g}-cs{settings['classifier_step']:g}{target}{epochs}"
+    config = TrainConfig(task=task, **settings).resolved()
+    target = f"-t{config.target_parts}" if config.target_parts else ""
+    budget = TrainConfig(task=task, **PAPER).resolved().epochs
+    epochs = f"-e{config.epochs}" if config.epochs != budget else ""
+    return f"sp{config.sparsity:g}-cs{config.classifier_step:g}{target}{epochs}"
 
 
 def arm_dirs(runs: Path, task: str, seed: int, arm: str) -> tuple[Path, Path]:
@@ -114,7 +116,7 @@ def arm_dirs(runs: Path, task: str, seed: int, arm: str) -> tuple[Path, Path]:
 
 def run_arm(task: str, seed: int, settings: dict, runs: Path) -> dict:
     """Train, decompile and prune one task and seed with these settings; its record."""
-    arm = arm_name(settings)
+    arm = arm_name(task, settings)
     trained, pruned = arm_dirs(runs, task, seed, arm)
     config = TrainConfig(task=task, seed=seed, **settings).resolved()
     started = time.perf_counter()
@@ -141,7 +143,7 @@ def run(tasks: list[str], seeds: int, short: dict, runs: Path) -> None:
     for task in tasks:
         for settings in (short, PAPER):
             for seed in range(seeds):
-                path = record_path(task, seed, arm_name(settings))
+                path = record_path(task, seed, arm_name(task, settings))
                 if path.is_file() and "code_lines" in runio.read_json(path)["pruned"]:
                     continue
                 record = run_arm(task, seed, settings, runs)
@@ -158,12 +160,13 @@ def line_bar(task: str) -> int:
 
 
 def flags(task: str, config: dict) -> str:
-    """An arm's training settings, as flags (a target number of parts where it sets one, its
-    epochs where they are not the task's budget)."""
-    budget = TrainConfig(task=task).resolved().epochs
-    target = f" --target-parts {config['target_parts']}" if config.get("target_parts") else ""
-    epochs = f" --epochs {config['epochs']}" if config.get("epochs", budget) != budget else ""
-    return f"`--sparsity {config['sparsity']:g} --classifier-step {config['classifier_step']:g}{target}{epochs}`"
+    """An arm's training settings, as flags: its gates and step, and its target number of parts
+    and epochs where they are not what those two flags give the task by default."""
+    implied = TrainConfig(task=task, sparsity=config["sparsity"], classifier_step=config["classifier_step"]).resolved()
+    written = [f"--sparsity {config['sparsity']:g}", f"--classifier-step {config['classifier_step']:g}"]
+    written += [f"--{name.replace('_', '-')} {config[name]}" for name in ("target_parts", "epochs")
+                if config.get(name, getattr(implied, name)) != getattr(implied, name)]
+    return f"`{' '.join(written)}`"
 
 
 def lines_cell(summary: dict) -> str:
@@ -205,7 +208,7 @@ def training_cell(record: dict) -> str:
     its flags, marked where they are the paper's training (most_freq's default classifier
     trains on a step, so its paper arm is not its defaults)."""
     default, config = TrainConfig(task=record["task"]).resolved(), record["config"]
-    if all(config.get(name, getattr(default, name)) == getattr(default, name) for name in (*PAPER, "epochs")):
+    if all(config.get(name, getattr(default, name)) == getattr(default, name) for name in (*PAPER, "target_parts", "epochs")):
         return "defaults"
     written = flags(record["task"], config)
     return f"{written} (the paper's)" if record["arm"] == "paper" else written
@@ -272,7 +275,7 @@ def main(argv: list[str]) -> None:
     run_parser.add_argument("--seeds", type=int, default=3)
     run_parser.add_argument("--sparsity", type=float, default=0.03, help="the short arm's (default 0.03)")
     run_parser.add_argument("--classifier-step", type=float, default=0.25, help="the short arm's (default 0.25)")
-    run_parser.add_argument("--target-parts", type=int, default=0, help="the short arm's (default: none)")
+    run_parser.add_argument("--target-parts", type=int, help="the short arm's (default: the task's with gates)")
     run_parser.add_argument("--epochs", type=int, help="the short arm's (default: the task's budget)")
     run_parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "short_programs")
     recount_parser = commands.add_parser("recount", help="add the count of code to the records, from their runs")
@@ -283,7 +286,7 @@ def main(argv: list[str]) -> None:
     if args.command == "run":
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         short = {"sparsity": args.sparsity, "classifier_step": args.classifier_step}
-        short.update({"target_parts": args.target_parts} if args.target_parts else {})
+        short.update({"target_parts": args.target_parts} if args.target_parts is not None else {})
         short.update({"epochs": args.epochs} if args.epochs else {})
         run(args.tasks, args.seeds, short, args.runs)
     elif args.command == "recount":
