@@ -159,13 +159,18 @@ def line_bar(task: str) -> int:
     return round(PAPER_LINES[task][1] / 5)
 
 
+def differing(config: dict, reference: TrainConfig, names: tuple[str, ...]) -> list[str]:
+    """Which of `names` a recorded config sets otherwise than `reference` (a setting the record
+    lacks counts as the reference's)."""
+    return [name for name in names if config.get(name, getattr(reference, name)) != getattr(reference, name)]
+
+
 def flags(task: str, config: dict) -> str:
     """An arm's training settings, as flags: its gates and step, and its target number of parts
     and epochs where they are not what those two flags give the task by default."""
     implied = TrainConfig(task=task, sparsity=config["sparsity"], classifier_step=config["classifier_step"]).resolved()
     written = [f"--sparsity {config['sparsity']:g}", f"--classifier-step {config['classifier_step']:g}"]
-    written += [f"--{name.replace('_', '-')} {config[name]}" for name in ("target_parts", "epochs")
-                if config.get(name, getattr(implied, name)) != getattr(implied, name)]
+    written += [f"--{name.replace('_', '-')} {config[name]}" for name in differing(config, implied, ("target_parts", "epochs"))]
     return f"`{' '.join(written)}`"
 
 
@@ -208,7 +213,7 @@ def training_cell(record: dict) -> str:
     its flags, marked where they are the paper's training (most_freq's default classifier
     trains on a step, so its paper arm is not its defaults)."""
     default, config = TrainConfig(task=record["task"]).resolved(), record["config"]
-    if all(config.get(name, getattr(default, name)) == getattr(default, name) for name in (*PAPER, "target_parts", "epochs")):
+    if not differing(config, default, (*PAPER, "target_parts", "epochs")):
         return "defaults"
     written = flags(record["task"], config)
     return f"{written} (the paper's)" if record["arm"] == "paper" else written
