@@ -4,6 +4,7 @@ injected bug, never passes a program that disagrees, and rests on sound reachabl
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 import json
 import random
 import re
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from test_program import CASES, build, inputs_for, padded
-from test_simplify import D, hand_built, rows
+from test_simplify import D, constant_read, hand_built, rows
 
 from transformer_programs.cli import main
 from transformer_programs.program import generate, run_batch, simplify, verify
@@ -21,7 +22,10 @@ from transformer_programs.program.domains import position_domains
 from transformer_programs.program.generated_proof import generated_gaps
 from transformer_programs.program.ir import CategoricalAttention, Variable, component_reads
 from transformer_programs.program.prove import listed_gaps, model_gaps, prove
+from transformer_programs.program import simplified_proof
+from transformer_programs.program.classifier_forms import scaled_to_integers
 from transformer_programs.program.simplified_proof import simplified_gaps
+from transformer_programs.program.simplify import fold_constant_reads, remove_dead
 from transformer_programs.program.verify import load_program
 
 
@@ -111,6 +115,22 @@ def test_a_simplified_classifier_of_points_that_disagrees_fails_the_proof() -> N
     changed.classifier.bias[2] += 10**6  # label 2 everywhere
     gaps = simplified_gaps(full, changed)
     assert len(gaps) == 1 and gaps[0].startswith("classifier: its weights are not the full program's, and it labels")
+
+
+def test_a_classifier_scaled_to_integers_with_a_constant_in_its_bias_is_proved_by_its_weights(monkeypatch) -> None:
+    """A classifier trained on a step, scaled to integers and with a constant read's row moved into
+    its bias (both rewrites at once), is proved without listing a joint value of its reads."""
+    monkeypatch.setattr(simplified_proof, "MAX_CLASSIFIER_JOINT", 1)  # no proof by listing
+    full = constant_read([0.0, 0.125, 0.5, -0.75])  # weights on a grid of 1/8
+    scaled = replace(full, classifier=scaled_to_integers(full.classifier))
+    short = remove_dead(fold_constant_reads(scaled))
+    assert list(short.classifier.categorical) == ["tokens"] and short.classifier.bias == [0.0, 1.0, 12.0, -6.0]
+    assert simplified_gaps(full, short) == []
+    changed = copy.deepcopy(short)
+    changed.classifier.bias[2] += 1
+    assert simplified_gaps(full, changed) == [
+        "classifier: its bias is not proved to hold the rows of the constants it no longer reads, "
+        "and its reads take more than 1 joint values"]
 
 
 def test_a_word_programs_reading_of_words_is_proved(tmp_path: Path) -> None:

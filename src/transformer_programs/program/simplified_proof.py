@@ -11,9 +11,11 @@ at every position of every input when:
   of the full program, a sound superset), where a variable may be read through an alias, an
   earlier part of the full program proved to compute the same function of the same inputs: an MLP the same table entry, a head the same key and
   value, causality, and the same key looked for wherever a key it sees can hold it;
-- the classifier has the full one's weights on the variables it reads, and every variable it no
-  longer reads is a constant whose row the bias holds, every score sum being exact in float64
-  (`exact_sums`), so that adding those rows first changes no score; or, given as points or rules,
+- the classifier has the full one's weights on the variables it reads (or all of them times the
+  power of two that makes them integers, which multiplies every score exactly), and every
+  variable it no longer reads is a constant whose row the bias holds, every score sum being
+  exact in float64 (`exact_sums`), so that adding those rows first changes no score; or, given
+  as points or rules,
   it gives the full classifier's label on every joint value the variables either reads may take
   at one position (where those can be listed: not for a pooled classifier).
 
@@ -162,13 +164,13 @@ def _classifier_gaps(full: Program, simplified: Program, parts: _Parts) -> list[
 def _same_scores(full: Program, simplified: Program, parts: _Parts) -> str | None:
     """None where the simplified classifier has the full one's weights on what it reads, and a bias
     that holds the rows of proved constants with every sum exact; else why not."""
-    mine, theirs = simplified.classifier, full.classifier
-    if not isinstance(mine, Classifier) or not isinstance(theirs, Classifier) or mine.pooled != theirs.pooled:
+    mine, original = simplified.classifier, full.classifier
+    if not isinstance(mine, Classifier) or not isinstance(original, Classifier) or mine.pooled != original.pooled:
         return "given as rules"
-    if mine == scaled_to_integers(theirs) and mine != theirs:
-        return None  # every score times one power of two, exactly
-    if any(theirs.categorical.get(name) != table for name, table in mine.categorical.items()) or \
-            any(theirs.numerical.get(name) != row for name, row in mine.numerical.items()):
+    # The full classifier, or it times the power of two that makes it integers: every score
+    # times that power, exactly, so every label the same.
+    theirs = next((c for c in (original, scaled_to_integers(original)) if _same_weights(mine, c)), None)
+    if theirs is None:
         return "its weights are not the full program's"
     if mine.bias == theirs.bias and mine.categorical.keys() == theirs.categorical.keys() \
             and mine.numerical.keys() == theirs.numerical.keys():
@@ -187,6 +189,12 @@ def _same_scores(full: Program, simplified: Program, parts: _Parts) -> str | Non
     if bias != [Fraction(weight) for weight in mine.bias] or not exact_sums(theirs, domains):
         return "its bias is not proved to hold the rows of the constants it no longer reads"
     return None
+
+
+def _same_weights(mine: Classifier, theirs: Classifier) -> bool:
+    """Whether `mine` has `theirs`'s weights on every variable it reads."""
+    return all(theirs.categorical.get(name) == table for name, table in mine.categorical.items()) and \
+        all(theirs.numerical.get(name) == row for name, row in mine.numerical.items())
 
 
 def _same_labels(full: Program, simplified: Program, parts: _Parts) -> str | None:
