@@ -19,6 +19,7 @@ from transformer_programs.experiments.length import length_trials
 from transformer_programs.experiments.runner import PLAN_FILE, Trial, check_plan, cpus_per_trial, run_trials
 from transformer_programs.experiments.sweep import best_configuration, grid_trials, run_sweep
 from transformer_programs.runs import load_run
+from transformer_programs.tasks import TASKS
 from transformer_programs.train import train
 
 TINY = ["--epochs", "2", "--n-examples", "300", "--quiet"]
@@ -178,8 +179,10 @@ def test_grid_records_are_the_papers_configurations_and_protocol_settings_are_na
     assert sweep_experiment(3, 8, 4, paper) == "grid" and off_protocol(paper) == {}
     # sort's own default training has gates, a target of parts, a classifier step and 250 epochs:
     # not the protocol, which trains as the paper did
+    gates = TASKS["sort"].model
     assert off_protocol(TrainConfig(task="sort").resolved()) == {
-        "sparsity": 0.1, "target_parts": 8, "classifier_step": 0.25}
+        "sparsity": gates.sparsity, "target_parts": gates.target_parts, "classifier_step": gates.classifier_step}
+    assert gates.sparsity > 0 and gates.target_parts > 0 and gates.classifier_step > 0
     assert sweep_experiment(4, 16, 8, replace(paper, layers=4, heads_cat=8, heads_num=8, mlps_cat=4, mlps_num=4)) == "extended"
     assert sweep_experiment(3, 8, 4, replace(paper, heads_cat=8, heads_num=0, mlps_cat=4, mlps_num=0)) == "extended"
     assert off_protocol(replace(paper, epochs=7, lr=0.1)) == {"epochs": 7, "lr": 0.1}

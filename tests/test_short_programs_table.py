@@ -125,8 +125,10 @@ def test_recount_adds_lines_of_code_from_the_runs_and_refuses_a_run_of_another_l
     ("reverse", "sp0.3-cs0.25-t8-e250", {"sparsity": 0.3, "classifier_step": 0.25, "target_parts": 8, "epochs": 250},
      "`--sparsity 0.3 --classifier-step 0.25 --target-parts 8 --epochs 250`"),
     # sort's gates come with a target and 250 epochs by default: an arm without them says so
-    ("sort", "sp0.1-cs0.25-t8-e250", {"sparsity": 0.1, "classifier_step": 0.25, "target_parts": 8, "epochs": 250},
+    ("sort", "sp0.2-cs0.25-t8-e250", {"sparsity": 0.2, "classifier_step": 0.25, "target_parts": 8, "epochs": 250},
      "defaults"),
+    ("sort", "sp0.1-cs0.25-t8-e250", {"sparsity": 0.1, "classifier_step": 0.25, "target_parts": 8, "epochs": 250},
+     "`--sparsity 0.1 --classifier-step 0.25`"),
     ("sort", "sp0.03-cs0.25", {"sparsity": 0.03, "classifier_step": 0.25, "target_parts": 0, "epochs": 50},
      "`--sparsity 0.03 --classifier-step 0.25 --target-parts 0 --epochs 50`"),
     ("sort", "paper", {"sparsity": 0.0, "classifier_step": 0.0, "target_parts": 0, "epochs": 50},

@@ -201,7 +201,7 @@ SORT = _content_task(
     _symbol_labels,
     eos=True,
     model=ModelDefaults(layers=3, heads_cat=4, heads_num=4, mlps_cat=2, mlps_num=2, epochs=50,
-                        sparsity=0.1, target_parts=8, classifier_step=0.25, gated_epochs=250),
+                        sparsity=0.2, target_parts=8, classifier_step=0.25, gated_epochs=250),
 )
 MOST_FREQ = _content_task(
     "most_freq",
