@@ -75,7 +75,7 @@ def test_a_target_counts_only_the_parts_above_it() -> None:
     model = load_model_with_gates(parts=[3.0] * 4 + [-10.0] * 2, reads=[3.0, -10.0])
     open_parts = model.part_gates.open_probability().sum()
     reads = model.read_gates.open_probability().sum()
-    assert 3.9 < float(open_parts) < 4.0
+    assert 3.9 < open_parts.item() < 4.0
     assert torch.isclose(model.sparsity_penalty(), open_parts + reads)
     assert torch.isclose(model.sparsity_penalty(target_parts=2), open_parts - 2 + reads)
     assert torch.isclose(model.sparsity_penalty(target_parts=5), reads)  # fewer open than the target: no pressure
