@@ -18,11 +18,11 @@ from test_simplify import D, constant_read, hand_built, rows
 
 from transformer_programs.cli import main
 from transformer_programs.program import generate, run_batch, simplified_proof, simplify, verify
+from transformer_programs.program.classifier_forms import scaled_to_integers
 from transformer_programs.program.domains import position_domains
 from transformer_programs.program.generated_proof import generated_gaps
 from transformer_programs.program.ir import CategoricalAttention, Variable, component_reads
 from transformer_programs.program.prove import listed_gaps, model_gaps, prove
-from transformer_programs.program.classifier_forms import scaled_to_integers
 from transformer_programs.program.simplified_proof import simplified_gaps
 from transformer_programs.program.simplify import fold_constant_reads, remove_dead
 from transformer_programs.program.verify import load_program
