@@ -174,6 +174,17 @@ def test_epoch_budget_comes_from_the_task_unless_given():
     assert TrainConfig(task="hist", model="standard").resolved().epochs == 100  # the baseline keeps its own
 
 
+def test_trec_trains_with_gates_on_its_own_vocabulary_and_budget_unless_gates_are_off():
+    from transformer_programs.tasks import NLP_TASKS
+
+    gated, plain = TrainConfig(task="trec").resolved(), TrainConfig(task="trec", sparsity=0.0).resolved()
+    assert (gated.sparsity, gated.classifier_step, gated.epochs, gated.vocab_size) == (0.01, 0.25, 30, 1000)
+    assert (plain.epochs, plain.vocab_size) == (10, NLP_TASKS["trec"].vocab_size) and plain.vocab_size > 1000
+    assert TrainConfig(task="trec", vocab_size=300).resolved().vocab_size == 300
+    # the other text tasks keep the paper's training
+    assert TrainConfig(task="subj").resolved().sparsity == 0 and TrainConfig(task="subj").resolved().vocab_size > 1000
+
+
 def test_cli_tasks_lists_every_task_with_its_epoch_budget(capsys):
     from transformer_programs.tasks import TASKS
 
@@ -188,6 +199,8 @@ def test_cli_tasks_lists_every_task_with_its_epoch_budget(capsys):
     assert "4L / 8+8 / 4+4, soft, 20 values" in next(line for line in listing.splitlines() if line.startswith("addition "))
     sort = next(line for line in listing.splitlines() if line.startswith("sort "))
     assert "gates 0.2 above 8 parts, classifier step 0.25" in sort
+    trec = next(line for line in listing.splitlines() if line.startswith("trec "))
+    assert trec.split()[1:5] == ["1000", "1-62", "False", "30"] and "gates 0.01, classifier step 0.25" in trec
 
 
 def test_final_temperature_comes_from_the_task_unless_given(tmp_path):

@@ -30,7 +30,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         step = f", classifier step {config.classifier_step:g}" if config.classifier_step else ""
         arch = f"{m.layers}L / {m.heads_cat}+{m.heads_num} / {m.mlps_cat}+{m.mlps_num}, {arch_tail}{values}{gates}{step}"
         span = f"{task.min_len}-{task.max_len}"
-        return (f"{name:<15} {task.vocab_size:>5} {span:>8} {str(task.causal):>6} {config.epochs:>6} "
+        return (f"{name:<15} {config.vocab_size:>5} {span:>8} {str(task.causal):>6} {config.epochs:>6} "
                 f"{config.tau_end:>7g}  {arch:<46} {description}")
 
     header = "model (L / heads cat+num / mlps cat+num)"

@@ -85,7 +85,9 @@ class TrainConfig:
             values["target_parts"] = spec.model.target_parts if gated else 0
         if self.epochs is None and gated and spec.model.gated_epochs:
             values["epochs"] = spec.model.gated_epochs
-        values["vocab_size"] = spec.vocab_size if values["vocab_size"] is None else values["vocab_size"]
+        if values["vocab_size"] is None:
+            gated_vocab = spec.model.gated_vocab_size if gated else None
+            values["vocab_size"] = gated_vocab or spec.vocab_size
         if values["reverse_sum"] is None:
             values["reverse_sum"] = REVERSE_SUM_DEFAULT.get(self.task, False)
         if values["tau_end"] is None:

