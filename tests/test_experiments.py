@@ -177,11 +177,12 @@ def test_grid_records_are_the_papers_configurations_and_protocol_settings_are_na
     paper = TrainConfig(task="sort", layers=3, heads_cat=4, heads_num=4, mlps_cat=2, mlps_num=2,
                         **PAPER_TRAINING).resolved()
     assert sweep_experiment(3, 8, 4, paper) == "grid" and off_protocol(paper) == {}
-    # sort's own default training has gates, a target of parts, a classifier step and 250 epochs:
+    # sort's own default training has gates, a target of parts, a classifier step and 300 epochs:
     # not the protocol, which trains as the paper did
     gates = TASKS["sort"].model
     assert off_protocol(TrainConfig(task="sort").resolved()) == {
-        "sparsity": gates.sparsity, "target_parts": gates.target_parts, "classifier_step": gates.classifier_step}
+        "sparsity": gates.sparsity, "target_parts": gates.target_parts, "classifier_step": gates.classifier_step,
+        "epochs": gates.gated_epochs}  # 300: neither the task's budget (50) nor the paper's 250
     assert gates.sparsity > 0 and gates.target_parts > 0 and gates.classifier_step > 0
     assert sweep_experiment(4, 16, 8, replace(paper, layers=4, heads_cat=8, heads_num=8, mlps_cat=4, mlps_num=4)) == "extended"
     assert sweep_experiment(3, 8, 4, replace(paper, heads_cat=8, heads_num=0, mlps_cat=4, mlps_num=0)) == "extended"

@@ -124,11 +124,13 @@ def test_recount_adds_lines_of_code_from_the_runs_and_refuses_a_run_of_another_l
      "`--sparsity 0.03 --classifier-step 0.25`"),
     ("reverse", "sp0.3-cs0.25-t8-e250", {"sparsity": 0.3, "classifier_step": 0.25, "target_parts": 8, "epochs": 250},
      "`--sparsity 0.3 --classifier-step 0.25 --target-parts 8 --epochs 250`"),
-    # sort's gates come with a target and 250 epochs by default: an arm without them says so
-    ("sort", "sp0.2-cs0.25-t8-e250", {"sparsity": 0.2, "classifier_step": 0.25, "target_parts": 8, "epochs": 250},
+    # sort's gates come with a target and 300 epochs by default: an arm without them says so
+    ("sort", "sp0.3-cs0.25-t8-e300", {"sparsity": 0.3, "classifier_step": 0.25, "target_parts": 8, "epochs": 300},
      "defaults"),
-    ("sort", "sp0.1-cs0.25-t8-e250", {"sparsity": 0.1, "classifier_step": 0.25, "target_parts": 8, "epochs": 250},
+    ("sort", "sp0.1-cs0.25-t8-e300", {"sparsity": 0.1, "classifier_step": 0.25, "target_parts": 8, "epochs": 300},
      "`--sparsity 0.1 --classifier-step 0.25`"),
+    ("sort", "sp0.2-cs0.25-t8-e250", {"sparsity": 0.2, "classifier_step": 0.25, "target_parts": 8, "epochs": 250},
+     "`--sparsity 0.2 --classifier-step 0.25 --epochs 250`"),
     ("sort", "sp0.03-cs0.25", {"sparsity": 0.03, "classifier_step": 0.25, "target_parts": 0, "epochs": 50},
      "`--sparsity 0.03 --classifier-step 0.25 --target-parts 0 --epochs 50`"),
     ("sort", "paper", {"sparsity": 0.0, "classifier_step": 0.0, "target_parts": 0, "epochs": 50},
@@ -145,4 +147,4 @@ def test_an_arm_that_sets_its_epochs_or_a_target_of_parts_is_another_arm() -> No
     assert module.arm_name("hist", {"sparsity": 0.03, "classifier_step": 0.25}) == "sp0.03-cs0.25"
     assert module.arm_name("reverse", {"sparsity": 0.03, "classifier_step": 0.25, "epochs": 140}) == "sp0.03-cs0.25-e140"
     assert module.arm_name("reverse", {"sparsity": 0.3, "classifier_step": 0.25, "target_parts": 8}) == "sp0.3-cs0.25-t8"
-    assert module.arm_name("sort", {"sparsity": 0.1, "classifier_step": 0.25}) == "sp0.1-cs0.25-t8-e250"
+    assert module.arm_name("sort", {"sparsity": 0.1, "classifier_step": 0.25}) == "sp0.1-cs0.25-t8-e300"

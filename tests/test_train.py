@@ -163,10 +163,10 @@ def test_epoch_budget_comes_from_the_task_unless_given():
     assert budgets["hist"] < 250 and budgets["induction"] == 250  # a measured budget; the paper's where none is
     # sort trains with gates by default, on a budget of its own; without gates, on the paper's training's
     gated, plain = TrainConfig(task="sort").resolved(), TrainConfig(task="sort", sparsity=0.0).resolved()
-    assert (gated.sparsity, gated.target_parts, gated.epochs) == (0.2, 8, 250)
+    assert (gated.sparsity, gated.target_parts, gated.epochs) == (0.3, 8, 300)
     assert (plain.sparsity, plain.target_parts, plain.epochs) == (0.0, 0, 50)
     other = TrainConfig(task="sort", sparsity=0.03).resolved()  # other gates: the task's gated budget and target
-    assert (other.target_parts, other.epochs) == (8, 250)
+    assert (other.target_parts, other.epochs) == (8, 300)
     assert TrainConfig(task="sort", target_parts=0, epochs=60).resolved().target_parts == 0
     hist = TrainConfig(task="hist", sparsity=0.03).resolved()  # a task without a gated budget keeps its own
     assert (hist.target_parts, hist.epochs) == (0, budgets["hist"])
@@ -198,7 +198,7 @@ def test_cli_tasks_lists_every_task_with_its_epoch_budget(capsys):
         assert (f", {spec.model.d_values} values" in row) == (spec.model.d_values is not None)
     assert "4L / 8+8 / 4+4, soft, 20 values" in next(line for line in listing.splitlines() if line.startswith("addition "))
     sort = next(line for line in listing.splitlines() if line.startswith("sort "))
-    assert "gates 0.2 above 8 parts, classifier step 0.25" in sort
+    assert "gates 0.3 above 8 parts, classifier step 0.25" in sort
     trec = next(line for line in listing.splitlines() if line.startswith("trec "))
     assert trec.split()[1:5] == ["1000", "1-62", "False", "30"] and "gates 0.01, classifier step 0.25" in trec
 
