@@ -168,6 +168,9 @@ def test_epoch_budget_comes_from_the_task_unless_given():
     other = TrainConfig(task="sort", sparsity=0.03).resolved()  # other gates: the task's gated budget and target
     assert (other.target_parts, other.epochs) == (8, 300)
     assert TrainConfig(task="sort", target_parts=0, epochs=60).resolved().target_parts == 0
+    double_hist = TrainConfig(task="double_hist").resolved()  # gates too, with a target of its own
+    assert (double_hist.sparsity, double_hist.target_parts, double_hist.epochs) == (0.1, 4, 300)
+    assert TrainConfig(task="double_hist", sparsity=0.0).resolved().epochs == 100
     hist = TrainConfig(task="hist", sparsity=0.03).resolved()  # a task without a gated budget keeps its own
     assert (hist.target_parts, hist.epochs) == (0, budgets["hist"])
     assert TrainConfig(task="hist", epochs=7).resolved().epochs == 7
