@@ -185,7 +185,8 @@ def test_trec_trains_with_gates_on_its_own_vocabulary_and_budget_unless_gates_ar
     assert (plain.epochs, plain.vocab_size) == (10, NLP_TASKS["trec"].vocab_size) and plain.vocab_size > 1000
     assert TrainConfig(task="trec", vocab_size=300).resolved().vocab_size == 300
     # the other text tasks keep the paper's training
-    assert TrainConfig(task="subj").resolved().sparsity == 0 and TrainConfig(task="subj").resolved().vocab_size > 1000
+    subj = TrainConfig(task="subj").resolved()
+    assert subj.sparsity == 0 and subj.vocab_size > 1000
 
 
 def test_cli_tasks_lists_every_task_with_its_epoch_budget(capsys):
