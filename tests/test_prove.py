@@ -24,7 +24,7 @@ from transformer_programs.program.generated_proof import generated_gaps
 from transformer_programs.program.ir import CategoricalAttention, Variable, component_reads
 from transformer_programs.program.prove import listed_gaps, model_gaps, prove
 from transformer_programs.program.simplified_proof import simplified_gaps
-from transformer_programs.program.simplify import fold_constant_reads, remove_dead
+from transformer_programs.program.simplify import fold_constant_reads, merge_duplicates, remove_dead
 from transformer_programs.program.verify import load_program
 
 
@@ -130,6 +130,26 @@ def test_a_classifier_scaled_to_integers_with_a_constant_in_its_bias_is_proved_b
     assert simplified_gaps(full, changed) == [
         "classifier: its bias is not proved to hold the rows of the constants it no longer reads, "
         "and its reads take more than 1 joint values"]
+
+
+def test_integer_points_read_through_a_duplicate_head_are_proved_by_their_weights(monkeypatch) -> None:
+    """Two heads that compute the same thing: simplify reads the second through the first and adds
+    its row of points to the first's. The proof shows the heads equal and the rows' sum exact,
+    without listing a joint value of the reads; a sum off by one point is not proved."""
+    monkeypatch.setattr(simplified_proof, "MAX_CLASSIFIER_JOINT", 1)  # no proof by listing
+    twins = [CategoricalAttention(name, "tokens", "tokens", "positions", [1, 2, 0, 3, 5, 4, 7, 6], False)
+             for name in ("attn_0_0", "attn_0_1")]
+    by_value = [[0.25 * ((v + label) % 3) for label in range(4)] for v in range(D)]  # on a grid of 1/4
+    reads = {"tokens": by_value, "attn_0_0": by_value[::-1], "attn_0_1": [row[::-1] for row in by_value]}
+    full = hand_built(twins, reads, {"attn_0_0": "position", "attn_0_1": "position"})
+    short = remove_dead(merge_duplicates(replace(full, classifier=scaled_to_integers(full.classifier))))
+    assert list(short.classifier.categorical) == ["tokens", "attn_0_0"]
+    assert [c.name for c in short.layers[0].components()] == ["attn_0_0"]
+    assert simplified_gaps(full, short) == []
+    changed = copy.deepcopy(short)
+    changed.classifier.categorical["attn_0_0"][1][2] += 1
+    assert simplified_gaps(full, changed) == [
+        "classifier: its weights are not the full program's, and its reads take more than 1 joint values"]
 
 
 def test_a_word_programs_reading_of_words_is_proved(tmp_path: Path) -> None:

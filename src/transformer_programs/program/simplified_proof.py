@@ -12,7 +12,8 @@ at every position of every input when:
   earlier part of the full program proved to compute the same function of the same inputs: an MLP the same table entry, a head the same key and
   value, causality, and the same key looked for wherever a key it sees can hold it;
 - the classifier has the full one's weights on the variables it reads (or all of them times the
-  power of two that makes them integers, which multiplies every score exactly), and every
+  power of two that makes them integers, which multiplies every score exactly, and then also
+  with a variable's row added to its alias's, read through the alias), and every
   variable it no longer reads is a constant whose row the bias holds, every score sum being
   exact in float64 (`exact_sums`), so that adding those rows first changes no score; or, given
   as points or rules,
@@ -42,7 +43,7 @@ from .ir import (
     classifier_reads,
     component_reads,
 )
-from .simplify import exact_sums
+from .simplify import exact_sums, read_through
 
 MAX_CLASSIFIER_JOINT = 2_000_000  # joint values of the classifiers' reads on which both are compared, at most
 
@@ -168,10 +169,17 @@ def _same_scores(full: Program, simplified: Program, parts: _Parts) -> str | Non
     if not isinstance(mine, Classifier) or not isinstance(original, Classifier) or mine.pooled != original.pooled:
         return "given as rules"
     # The full classifier, or it times the power of two that makes it integers: every score
-    # times that power, exactly, so every label the same.
-    theirs = next((c for c in (original, scaled_to_integers(original)) if _same_weights(mine, c)), None)
+    # times that power, exactly, so every label the same. Integer points may also read each
+    # variable through its alias, one row the sum of both (as `merge_duplicates` writes them):
+    # the alias holds the same value everywhere, and integers add exactly in any grouping.
+    scaled = scaled_to_integers(original)
+    merged = read_through(scaled, parts.alias)
+    theirs = next((c for c in (original, scaled, merged) if _same_weights(mine, c)), None)
     if theirs is None:
         return "its weights are not the full program's"
+    domains = {name: sorted(set().union(*at)) for name, at in parts.at.items()}
+    if theirs is merged and not exact_sums(scaled, domains):
+        return "it reads variables through their aliases, and its sums are not proved exact"
     if mine.bias == theirs.bias and mine.categorical.keys() == theirs.categorical.keys() \
             and mine.numerical.keys() == theirs.numerical.keys():
         return None
@@ -185,7 +193,6 @@ def _same_scores(full: Program, simplified: Program, parts: _Parts) -> str | Non
         row = theirs.categorical[name][value] if name in theirs.categorical else \
             [weight * value for weight in theirs.numerical[name]]
         bias = [total + Fraction(add) for total, add in zip(bias, row)]
-    domains = {name: sorted(set().union(*at)) for name, at in parts.at.items()}
     if bias != [Fraction(weight) for weight in mine.bias] or not exact_sums(theirs, domains):
         return "its bias is not proved to hold the rows of the constants it no longer reads"
     return None

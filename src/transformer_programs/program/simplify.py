@@ -198,11 +198,11 @@ def merge_duplicates(program: Program) -> Program:
                     names[component.name] = seen[key]
                 else:
                     seen[key] = component.name
-    program.classifier = _classifier_renamed(program.classifier, names)
+    program.classifier = read_through(program.classifier, names)
     return program
 
 
-def _classifier_renamed(classifier: Classifier | Rules, names: dict[str, str]) -> Classifier | Rules:
+def read_through(classifier: Classifier | Rules, names: dict[str, str]) -> Classifier | Rules:
     """The classifier reading each duplicate through its original where that is exact: rules
     (the two columns always agree) and integer points (their rows add exactly), not float weights."""
     if isinstance(classifier, Rules):
