@@ -13,7 +13,9 @@ from transformer_programs import runio
 from transformer_programs import train as train_module
 from transformer_programs.cli import main
 from transformer_programs.config import TrainConfig, task_spec
-from transformer_programs.runs import load_run
+from transformer_programs.data import build_dataset
+from transformer_programs.model import ProgramConfig, TransformerProgram
+from transformer_programs.runs import load_run, model_config
 from transformer_programs.train import temperature, train
 
 
@@ -44,6 +46,28 @@ def test_a_saved_run_evaluates_to_its_recorded_results(tmp_path):
     assert run.model.config.max_len == data.max_len
     again = train_module.evaluate(run.model, *data.tensors["test"])
     assert again == results["test"]
+
+
+def test_columns_of_padding_past_the_longest_input_are_cut_and_change_no_loss_or_accuracy():
+    config = TrainConfig(task="sort", n_examples=300, layers=2, train_lengths=(1, 4), test_lengths=(5, 8)).resolved()
+    data = build_dataset(config)
+    torch.manual_seed(0)
+    model = TransformerProgram(ProgramConfig(**model_config(config, data)))
+    inputs, labels = data.tensors["train"]  # padded to the longest test input
+    longest = int((inputs != 0).sum(1).max())
+    assert inputs.shape[1] > longest
+    cut_inputs, cut_labels = train_module.without_padding(inputs, labels)
+    assert cut_inputs.shape[1] == cut_labels.shape[1] == longest
+    assert torch.equal(cut_labels, labels[:, :longest]) and not labels[:, longest:].any()
+    # Without Gumbel noise the relaxed model is deterministic: the cut batch's loss is the full one's.
+    full = torch.nn.functional.cross_entropy(model(inputs, 0.5).flatten(0, 1), labels.flatten(), ignore_index=0)
+    assert train_module.batch_loss(model, inputs, labels, 0.5, None).item() == pytest.approx(full.item(), rel=1e-4)  # float sums in another order
+    test_x, test_y = data.tensors["test"]
+    model.eval()
+    predicted = model.predict(test_x)
+    scored = test_y != 0
+    results = train_module.evaluate(model, test_x, test_y, chunk=64)  # chunks of several widths
+    assert results["accuracy"] == ((predicted == test_y) & scored).sum().item() / scored.sum().item()
 
 
 def test_the_run_keeps_the_epoch_with_the_best_validation_accuracy(tmp_path, monkeypatch):

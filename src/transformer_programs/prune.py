@@ -43,8 +43,8 @@ from .train import batch_loss, denormals_flushed, evaluate_split, temperature, t
 
 @dataclass
 class PruneConfig:
-    """How to prune a run. The defaults keep validation within 0.1 point; the README's table of
-    pruned programs passes `--max-drop 0.005` (dyck1 0.003)."""
+    """How to prune a run. The defaults keep validation within 0.1 point; the table of pruned
+    programs in docs/measurements.md passes `--max-drop 0.005` (dyck1 0.003)."""
 
     max_drop: float = 0.001  # validation accuracy (absolute) the pruned model may lose against the run
     finetune_epochs: int = 10  # epochs of fine-tuning after each progressive step (0: greedy removal only)

@@ -34,6 +34,19 @@ def temperature(step: int, total_steps: int, tau_start: float, tau_end: float) -
     return tau_start * (tau_end / tau_start) ** (step / (total_steps - 1))
 
 
+def without_padding(inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch without its trailing columns of padding, (B, T) -> (B, T') each.
+
+    Splits are padded to the run's position range, which for length generalization includes
+    test lengths twice as long as any training input; attention costs the square of the width,
+    and no model reads a pad position (keys are masked, pad labels are not scored), so the
+    columns past the batch's longest input only cost time.
+    """
+    used = ((inputs != 0) | (labels != 0)).any(0)  # (T,)
+    width = int(used.nonzero().max()) + 1 if bool(used.any()) else 1
+    return inputs[:, :width], labels[:, :width]  # (B, T') each
+
+
 def batch_loss(
     model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, tau: float, generator: torch.Generator,
     sparsity: float = 0.0, target_parts: int = 0,
@@ -41,7 +54,8 @@ def batch_loss(
     """The training objective: mean cross-entropy over the batch's scored (non-pad) labels, plus
     `sparsity` times the expected number of open gates (a program trained with --sparsity; with
     `target_parts`, of open parts only those above it)."""
-    logits = model(inputs, tau, generator)  # (B, T, L)
+    inputs, labels = without_padding(inputs, labels)  # (B, T') each
+    logits = model(inputs, tau, generator)  # (B, T', L)
     loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=0)
     return loss + sparsity * model.sparsity_penalty(target_parts) if sparsity else loss
 
@@ -76,10 +90,10 @@ def evaluate(
     correct_tokens, scored_tokens, correct_seqs, scored_seqs = 0, 0, 0, 0
     predicted_tags, expected_tags = [], []
     for start in range(0, len(inputs), chunk):
-        x, y = inputs[start : start + chunk], labels[start : start + chunk]  # (n, T)
-        scored = y != 0  # (n, T)
-        predicted = model.predict(x)  # (n, T)
-        hit = (predicted == y) & scored  # (n, T)
+        x, y = without_padding(inputs[start : start + chunk], labels[start : start + chunk])  # (n, T') each
+        scored = y != 0  # (n, T')
+        predicted = model.predict(x)  # (n, T')
+        hit = (predicted == y) & scored  # (n, T')
         correct_tokens += int(hit.sum())
         scored_tokens += int(scored.sum())
         has_label = scored.any(1)  # (n,)

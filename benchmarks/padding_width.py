@@ -1,0 +1,107 @@
+"""What training on the batch's own width saves in length generalization.
+
+A length-generalization run pads every split to the longest test input (Dyck: twice the
+training length), so a training batch carries columns of padding that no model reads. Training
+and evaluation now cut each batch to its longest input (`train.without_padding`). For a few
+cells of `tprog lengthgen`, this prints the median milliseconds of one training step (batch of
+the run's size, forward, backward and Adam) and of evaluating the validation split, on batches
+at the run's full width against the batch's own, alternating the two so that both see the same
+load. Run it on an otherwise idle machine for absolute figures; the ratios hold beside a
+low-priority job. Usage: python benchmarks/padding_width.py [--steps 7] [--cells sort:30,dyck2:20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from transformer_programs.config import TrainConfig
+from transformer_programs.data import build_dataset
+from transformer_programs.experiments.ledger import PAPER_TRAINING
+from transformer_programs.experiments.length import length_trials
+from transformer_programs.model import ProgramConfig, TransformerProgram
+from transformer_programs.runs import model_config
+from transformer_programs.train import batch_loss, evaluate
+
+TAU = 0.5  # mid-schedule temperature
+
+
+def full_width_loss(model: TransformerProgram, inputs: torch.Tensor, labels: torch.Tensor, generator) -> torch.Tensor:
+    """The training loss on the batch as padded, every column computed (the cost before the cut)."""
+    logits = model(inputs, TAU, generator)  # (B, T, L)
+    return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=0)
+
+
+def alternating_medians(first: Callable[[], object], second: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median milliseconds of each of two calls, timed in turn after one untimed call of each."""
+    first(), second()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for function, seconds in zip((first, second), times):
+            started = time.perf_counter()
+            function()
+            seconds.append(time.perf_counter() - started)
+    return tuple(1000 * statistics.median(seconds) for seconds in times)
+
+
+def cell_figures(task: str, n: int, steps: int) -> dict:
+    """Step and validation milliseconds of one lengthgen cell (seed 0), full width against cut."""
+    trial = length_trials(TrainConfig(task=task, **PAPER_TRAINING), [task], [n], 10, 1)[0]
+    config = trial.config
+    data = build_dataset(config)
+    model = TransformerProgram(ProgramConfig(**model_config(config, data)))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    generator = torch.Generator().manual_seed(0)
+    inputs, labels = data.tensors["train"]
+    index = torch.randperm(len(inputs), generator=generator)[: config.batch_size]
+    batch = inputs[index], labels[index]
+
+    def step(loss_of: Callable[[], torch.Tensor]) -> None:
+        loss = loss_of()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def evaluate_full() -> None:
+        val_x, val_y = data.tensors["val"]
+        for start in range(0, len(val_x), 4096):
+            model.predict(val_x[start : start + 4096])
+
+    torch.set_flush_denormal(True)  # as the trainer's steps run
+    model.train()
+    full_step, cut_step = alternating_medians(lambda: step(lambda: full_width_loss(model, *batch, generator)),
+                                              lambda: step(lambda: batch_loss(model, *batch, TAU, generator)), steps)
+    torch.set_flush_denormal(False)
+    model.eval()
+    full_val, cut_val = alternating_medians(evaluate_full, lambda: evaluate(model, *data.tensors["val"]), max(3, steps // 2))
+    width = int((inputs != 0).sum(1).max())
+    return {"cell": f"{task} n = {n}", "widths": f"{inputs.shape[1]} → {width}", "full_step": full_step,
+            "cut_step": cut_step, "full_val": full_val, "cut_val": cut_val}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=7, help="timed training steps per figure")
+    parser.add_argument("--cells", default="sort:30,dyck2:20,dyck1:40",
+                        help="comma-separated TASK:n cells of tprog lengthgen")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(f"one thread, median of {args.steps} training steps (batch as the run), tau {TAU}; validation split\n")
+    print("| cell | width: padded → longest training input | step ms, padded | step ms, cut | ratio "
+          "| validation ms, padded | validation ms, cut | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for cell in args.cells.split(","):
+        task, n = cell.split(":")
+        f = cell_figures(task, int(n), args.steps)
+        print(f"| {f['cell']} | {f['widths']} | {f['full_step']:.0f} | {f['cut_step']:.0f} | "
+              f"{f['full_step'] / f['cut_step']:.2f} | {f['full_val']:.0f} | {f['cut_val']:.0f} | "
+              f"{f['full_val'] / f['cut_val']:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
