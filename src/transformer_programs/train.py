@@ -37,8 +37,8 @@ def temperature(step: int, total_steps: int, tau_start: float, tau_end: float) -
 def without_padding(inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch without its trailing columns of padding, (B, T) -> (B, T') each.
 
-    Splits are padded to the run's position range, which for length generalization includes
-    test lengths twice as long as any training input; attention costs the square of the width,
+    Splits are padded to the run's position range, which for length generalization reaches the
+    longest test input (n + 10 tokens, twice n for Dyck); attention costs the square of the width,
     and no model reads a pad position (keys are masked, pad labels are not scored), so the
     columns past the batch's longest input only cost time.
     """
