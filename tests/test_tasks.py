@@ -232,7 +232,9 @@ def test_registry() -> None:
         "addition_study", "addition_hints_study",
     ]  # fmt: skip
     assert {n for n, t in TASKS.items() if t.causal} == {"dyck1", "dyck2", "dyck1_walks", "dyck2_walks", "induction"}
-    assert get_task("dyck2_walks").model == dataclasses.replace(get_task("dyck2").model, epochs=None)  # no budget measured
+    # no budget measured for the walks, nor a classifier step
+    assert get_task("dyck2_walks").model == dataclasses.replace(get_task("dyck2").model, epochs=None, classifier_step=0.0)
+    assert get_task("dyck2").model.classifier_step == 0.25
     assert get_task("hist").model.layers == 1
     # addition with hints at the configuration that reached 90%: 16 heads, annealed to 0.1 only;
     # plain addition a layer deeper, with a value space that holds a sum of two digits (0-18);

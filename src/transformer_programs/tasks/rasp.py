@@ -362,6 +362,8 @@ DYCK1_MODEL = ModelDefaults(layers=3, heads_cat=4, heads_num=4, mlps_cat=1, mlps
 DYCK2_MODEL = ModelDefaults(layers=3, heads_cat=2, heads_num=2, mlps_cat=2, mlps_num=2, attention="soft")
 PAPER_DRAW, WALK_DRAW = "strings as the paper's code draws them", "harder: walks, some with one bracket wrong"
 DYCK1 = _dyck_task("dyck1", 1, replace(DYCK1_MODEL, epochs=100), _draw_paper, PAPER_DRAW)
-DYCK2 = _dyck_task("dyck2", 2, replace(DYCK2_MODEL, epochs=100), _draw_paper, PAPER_DRAW)
+# dyck2's classifier trains on a step of 1/4: integer points, no float weights, at no cost in
+# accuracy on three seeds (docs/experiments.md); the walks keep the paper's free weights, unmeasured
+DYCK2 = _dyck_task("dyck2", 2, replace(DYCK2_MODEL, epochs=100, classifier_step=0.25), _draw_paper, PAPER_DRAW)
 DYCK1_WALKS = _dyck_task("dyck1_walks", 1, DYCK1_MODEL, _draw_walks, WALK_DRAW)
 DYCK2_WALKS = _dyck_task("dyck2_walks", 2, DYCK2_MODEL, _draw_walks, WALK_DRAW)
