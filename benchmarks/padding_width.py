@@ -13,8 +13,6 @@ low-priority job. Usage: python benchmarks/padding_width.py [--steps 7] [--cells
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
@@ -28,6 +26,8 @@ from transformer_programs.model import ProgramConfig, TransformerProgram
 from transformer_programs.runs import model_config
 from transformer_programs.train import batch_loss, evaluate
 
+from timing import alternating_medians  # benchmarks/timing.py, beside this script
+
 TAU = 0.5  # mid-schedule temperature
 
 
@@ -35,18 +35,6 @@ def full_width_loss(model: TransformerProgram, inputs: torch.Tensor, labels: tor
     """The training loss on the batch as padded, every column computed (the cost before the cut)."""
     logits = model(inputs, TAU, generator)  # (B, T, L)
     return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=0)
-
-
-def alternating_medians(first: Callable[[], object], second: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Median milliseconds of each of two calls, timed in turn after one untimed call of each."""
-    first(), second()
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
-        for function, seconds in zip((first, second), times):
-            started = time.perf_counter()
-            function()
-            seconds.append(time.perf_counter() - started)
-    return tuple(1000 * statistics.median(seconds) for seconds in times)
 
 
 def cell_figures(task: str, n: int, steps: int) -> dict:

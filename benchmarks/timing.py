@@ -17,3 +17,15 @@ def median_seconds(function: Callable[[], object], repeats: int, warmup: int = 0
         function()
         seconds.append(time.perf_counter() - started)
     return statistics.median(seconds)
+
+
+def alternating_medians(first: Callable[[], object], second: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median milliseconds of each of two calls, timed in turn after one untimed call of each."""
+    first(), second()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for function, seconds in zip((first, second), times):
+            started = time.perf_counter()
+            function()
+            seconds.append(time.perf_counter() - started)
+    return tuple(1000 * statistics.median(seconds) for seconds in times)

@@ -134,6 +134,21 @@ class Block(nn.Module):
         return bounds + [max_len * bounds[i] if k else c for i, k, c in zip(sources, kept, constant)]
 
 
+def linear_readout(chunks: list[torch.Tensor], num: torch.Tensor, weights_cat: torch.Tensor,
+                   weights_num: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """The relaxed classifier's logits (B*T, L): bias, plus each numerical variable (N, B, T) times its
+    row of `weights_num` (N, L), plus each soft one-hot of `chunks` ((C, B, T, d) each, V in all)
+    through its (d, L) block of `weights_cat` (V, d, L).
+
+    Chunk by chunk: the whole stream as one (B*T, V*d) matrix needs a transposed copy of it, which
+    made the readout three times slower (benchmarks/classifier_by_chunk.py).
+    """
+    logits = torch.addmm(bias, num.flatten(1).T, weights_num)  # (B*T, L)
+    for chunk, weights in zip(chunks, weights_cat.split([len(chunk) for chunk in chunks])):
+        logits = logits + torch.bmm(chunk.flatten(1, 2), weights).sum(0)  # (C, B*T, d) @ (C, d, L) -> (B*T, L)
+    return logits
+
+
 class TransformerProgram(nn.Module):
     """A transformer whose every part is a discrete choice once trained."""
 
@@ -201,9 +216,7 @@ class TransformerProgram(nn.Module):
         if not (bool(self.read_cat.all()) and bool(self.read_num.all())):  # pruning: variables it does not read
             weights_cat = weights_cat * self.read_cat[:, None, None]  # (V, d, L)
             weights_num = weights_num * self.read_num[:, None]  # (N, L)
-        stream = torch.cat(chunks).flatten(1, 2).transpose(0, 1).flatten(1)  # (B*T, V*d)
-        logits = torch.addmm(bias, stream, weights_cat.flatten(0, 1))  # (B*T, L)
-        logits = torch.addmm(logits, num.flatten(1).T, weights_num).view(*tokens.shape, -1)  # (B, T, L)
+        logits = linear_readout(chunks, num, weights_cat, weights_num, bias).view(*tokens.shape, -1)  # (B, T, L)
         if self.config.pooled:  # the classifier of every variable's mean over real positions, everywhere
             counts = valid.sum(1, keepdim=True).to(dtype)  # (B, 1)
             pooled = ((logits - bias) * valid[..., None]).sum(1) / counts  # (B, L)
