@@ -5,7 +5,7 @@ import torch
 
 from transformer_programs.model.layers import NumericalMLP, discrete_match, key_mask, tie_break_rank
 from transformer_programs.model.program_config import ProgramConfig, variable_layout
-from transformer_programs.model.program_model import TransformerProgram
+from transformer_programs.model.program_model import TransformerProgram, linear_readout
 
 CONFIGS = {
     "full": dict(layers=2, heads_cat=2, heads_num=2, mlps_cat=1, mlps_num=1),
@@ -105,6 +105,21 @@ def test_gumbel_noise_is_seeded():
     c = model(tokens, 1.0, torch.Generator().manual_seed(6))
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
+
+
+def test_linear_readout_by_chunk_equals_one_product_over_every_variable():
+    generator = torch.Generator().manual_seed(0)
+    batch_size, length, d, labels = 3, 5, 4, 6
+    chunks = [torch.rand(c, batch_size, length, d, generator=generator, dtype=torch.float64) for c in (2, 3, 1)]
+    num = torch.rand(2, batch_size, length, generator=generator, dtype=torch.float64)
+    weights_cat = torch.randn(6, d, labels, generator=generator, dtype=torch.float64)
+    weights_num = torch.randn(2, labels, generator=generator, dtype=torch.float64)
+    bias = torch.randn(labels, generator=generator, dtype=torch.float64)
+    stream = torch.cat(chunks)  # (V, B, T, d)
+    expected = (torch.einsum("vbtd,vdl->btl", stream, weights_cat) + torch.einsum("nbt,nl->btl", num, weights_num)
+                + bias).reshape(-1, labels)  # (B*T, L)
+    assert torch.allclose(linear_readout(chunks, num, weights_cat, weights_num, bias), expected)
+    assert not torch.allclose(linear_readout(chunks[::-1], num, weights_cat, weights_num, bias), expected)  # order matters
 
 
 def test_tie_break_rank_prefers_nearest_then_earlier():
