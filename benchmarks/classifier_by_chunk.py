@@ -13,20 +13,13 @@ Usage: python benchmarks/classifier_by_chunk.py [--steps 7] [--cells most_freq:2
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 
-from transformer_programs.config import TrainConfig
-from transformer_programs.data import build_dataset
-from transformer_programs.experiments.ledger import PAPER_TRAINING
-from transformer_programs.experiments.length import length_trials
-from transformer_programs.model import ProgramConfig, TransformerProgram
 from transformer_programs.model import program_model
-from transformer_programs.runs import model_config
 from transformer_programs.train import batch_loss
 
-from timing import alternating_medians  # benchmarks/timing.py, beside this script
+from lengthgen_cell import cell_arguments, lengthgen_cell  # benchmarks/, beside this script
+from timing import alternating_medians
 
 TAU = 0.5  # mid-schedule temperature
 BY_CHUNK = program_model.linear_readout
@@ -52,19 +45,11 @@ def with_readout(readout, function):
 
 def cell_figures(task: str, n: int, steps: int) -> dict:
     """Step milliseconds of one lengthgen cell, whole-stream readout against chunk by chunk."""
-    config = length_trials(TrainConfig(task=task, **PAPER_TRAINING), [task], [n], 10, 1)[0].config
-    data = build_dataset(config)
-    model = TransformerProgram(ProgramConfig(**model_config(config, data)))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    inputs, labels = data.tensors["train"]
-    index = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(0))[: config.batch_size]
-    batch = inputs[index], labels[index]
+    cell = lengthgen_cell(task, n, torch.Generator().manual_seed(0))
+    model, batch = cell.model, cell.batch
 
     def step() -> None:
-        loss = batch_loss(model, *batch, TAU, torch.Generator().manual_seed(1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        cell.step(lambda: batch_loss(model, *batch, TAU, torch.Generator().manual_seed(1)))
 
     def logits() -> torch.Tensor:
         with torch.no_grad():
@@ -80,18 +65,12 @@ def cell_figures(task: str, n: int, steps: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=7, help="timed training steps per figure")
-    parser.add_argument("--cells", default="most_freq:20,sort:30,dyck1:40",
-                        help="comma-separated TASK:n cells of tprog lengthgen")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    print(f"one thread, median of {args.steps} training steps (batch as the run), tau {TAU}\n")
+    steps, cells = cell_arguments(__doc__.splitlines()[0], "most_freq:20,sort:30,dyck1:40")
+    print(f"one thread, median of {steps} training steps (batch as the run), tau {TAU}\n")
     print("| cell | categorical variables | step ms, whole stream | step ms, by chunk | ratio | largest logit difference |")
     print("|---|---|---|---|---|---|")
-    for cell in args.cells.split(","):
-        task, n = cell.split(":")
-        f = cell_figures(task, int(n), args.steps)
+    for task, n in cells:
+        f = cell_figures(task, n, steps)
         print(f"| {f['cell']} | {f['variables']} | {f['whole']:.0f} | {f['chunked']:.0f} | "
               f"{f['whole'] / f['chunked']:.2f} | {f['difference']:.1e} |", flush=True)
 

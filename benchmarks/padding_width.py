@@ -12,21 +12,14 @@ low-priority job. Usage: python benchmarks/padding_width.py [--steps 7] [--cells
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 
-from transformer_programs.config import TrainConfig
-from transformer_programs.data import build_dataset
-from transformer_programs.experiments.ledger import PAPER_TRAINING
-from transformer_programs.experiments.length import length_trials
-from transformer_programs.model import ProgramConfig, TransformerProgram
-from transformer_programs.runs import model_config
+from transformer_programs.model import TransformerProgram
 from transformer_programs.train import batch_loss, evaluate
 
-from timing import alternating_medians  # benchmarks/timing.py, beside this script
+from lengthgen_cell import cell_arguments, lengthgen_cell  # benchmarks/, beside this script
+from timing import alternating_medians
 
 TAU = 0.5  # mid-schedule temperature
 
@@ -39,21 +32,10 @@ def full_width_loss(model: TransformerProgram, inputs: torch.Tensor, labels: tor
 
 def cell_figures(task: str, n: int, steps: int) -> dict:
     """Step and validation milliseconds of one lengthgen cell (seed 0), full width against cut."""
-    trial = length_trials(TrainConfig(task=task, **PAPER_TRAINING), [task], [n], 10, 1)[0]
-    config = trial.config
-    data = build_dataset(config)
-    model = TransformerProgram(ProgramConfig(**model_config(config, data)))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(0)
-    inputs, labels = data.tensors["train"]
-    index = torch.randperm(len(inputs), generator=generator)[: config.batch_size]
-    batch = inputs[index], labels[index]
-
-    def step(loss_of: Callable[[], torch.Tensor]) -> None:
-        loss = loss_of()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    cell = lengthgen_cell(task, n, generator)
+    data, model, batch = cell.data, cell.model, cell.batch
+    inputs = data.tensors["train"][0]
 
     def evaluate_full() -> None:
         val_x, val_y = data.tensors["val"]
@@ -62,8 +44,8 @@ def cell_figures(task: str, n: int, steps: int) -> dict:
 
     torch.set_flush_denormal(True)  # as the trainer's steps run
     model.train()
-    full_step, cut_step = alternating_medians(lambda: step(lambda: full_width_loss(model, *batch, generator)),
-                                              lambda: step(lambda: batch_loss(model, *batch, TAU, generator)), steps)
+    full_step, cut_step = alternating_medians(lambda: cell.step(lambda: full_width_loss(model, *batch, generator)),
+                                              lambda: cell.step(lambda: batch_loss(model, *batch, TAU, generator)), steps)
     torch.set_flush_denormal(False)
     model.eval()
     full_val, cut_val = alternating_medians(evaluate_full, lambda: evaluate(model, *data.tensors["val"]), max(3, steps // 2))
@@ -73,19 +55,13 @@ def cell_figures(task: str, n: int, steps: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=7, help="timed training steps per figure")
-    parser.add_argument("--cells", default="sort:30,dyck2:20,dyck1:40",
-                        help="comma-separated TASK:n cells of tprog lengthgen")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    print(f"one thread, median of {args.steps} training steps (batch as the run), tau {TAU}; validation split\n")
+    steps, cells = cell_arguments(__doc__.splitlines()[0], "sort:30,dyck2:20,dyck1:40")
+    print(f"one thread, median of {steps} training steps (batch as the run), tau {TAU}; validation split\n")
     print("| cell | width: padded → longest training input | step ms, padded | step ms, cut | ratio "
           "| validation ms, padded | validation ms, cut | ratio |")
     print("|---|---|---|---|---|---|---|---|")
-    for cell in args.cells.split(","):
-        task, n = cell.split(":")
-        f = cell_figures(task, int(n), args.steps)
+    for task, n in cells:
+        f = cell_figures(task, n, steps)
         print(f"| {f['cell']} | {f['widths']} | {f['full_step']:.0f} | {f['cut_step']:.0f} | "
               f"{f['full_step'] / f['cut_step']:.2f} | {f['full_val']:.0f} | {f['cut_val']:.0f} | "
               f"{f['full_val'] / f['cut_val']:.2f} |", flush=True)
