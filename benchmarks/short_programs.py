@@ -98,15 +98,17 @@ def summary(run_dir: Path) -> dict:
 
 
 def arm_name(task: str, settings: dict) -> str:
-    """"paper", or what the short arm trains: "sp0.03-cs0.25", and "sp0.1-cs0.25-t8-e250" where it
-    keeps a target number of parts and trains other epochs than the paper's training of the task."""
-    if settings == PAPER:
-        return "paper"
+    """"paper", or what the short arm trains: "sp0.03-cs0.25", and "sp0.1-cs0.25-t8-e250-ts10" where
+    it keeps a target number of parts, trains other epochs than the paper's training of the task
+    and starts the temperature elsewhere than the paper."""
     config = TrainConfig(task=task, **settings).resolved()
+    if config == TrainConfig(task=task, **PAPER).resolved():
+        return "paper"
     target = f"-t{config.target_parts}" if config.target_parts else ""
     budget = TrainConfig(task=task, **PAPER).resolved().epochs
     epochs = f"-e{config.epochs}" if config.epochs != budget else ""
-    return f"sp{config.sparsity:g}-cs{config.classifier_step:g}{target}{epochs}"
+    tau = f"-ts{config.tau_start:g}" if config.tau_start != PAPER["tau_start"] else ""
+    return f"sp{config.sparsity:g}-cs{config.classifier_step:g}{target}{epochs}{tau}"
 
 
 def arm_dirs(runs: Path, task: str, seed: int, arm: str) -> tuple[Path, Path]:
@@ -166,11 +168,12 @@ def differing(config: dict, reference: TrainConfig, names: tuple[str, ...]) -> l
 
 
 def flags(task: str, config: dict) -> str:
-    """An arm's training settings, as flags: its gates and step, and its target number of parts
-    and epochs where they are not what those two flags give the task by default."""
+    """An arm's training settings, as flags: its gates and step, and its target number of parts,
+    epochs and initial temperature where they are not what those two flags give the task by default."""
     implied = TrainConfig(task=task, sparsity=config["sparsity"], classifier_step=config["classifier_step"]).resolved()
     written = [f"--sparsity {config['sparsity']:g}", f"--classifier-step {config['classifier_step']:g}"]
-    written += [f"--{name.replace('_', '-')} {config[name]}" for name in differing(config, implied, ("target_parts", "epochs"))]
+    written += [f"--{name.replace('_', '-')} {config[name]:g}"
+                for name in differing(config, implied, ("target_parts", "epochs", "tau_start"))]
     return f"`{' '.join(written)}`"
 
 

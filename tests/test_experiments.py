@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from transformer_programs import cli, runio
-from transformer_programs.config import TrainConfig
+from transformer_programs.arguments import train_config
+from transformer_programs.config import TAU_START, TrainConfig
 from transformer_programs.experiments import report
 from transformer_programs.data import train_split_size
 from transformer_programs.experiments.ledger import PAPER_TRAINING, Ledger, off_protocol, sweep_experiment
@@ -103,8 +104,8 @@ def test_tiny_sweep_end_to_end(ray_session, tmp_path, capsys):
 
 
 def test_a_sweep_saved_before_a_setting_existed_resumes(tmp_path):
-    paper = {"sparsity": 0.0, "classifier_step": 0.0}  # as a sweep trains, whatever the task's defaults
-    trials = grid_trials(TrainConfig(task="hist", epochs=2, n_examples=300, **paper), [1], [2], [2], 2)
+    # as a sweep trains, whatever the task's defaults
+    trials = grid_trials(TrainConfig(task="hist", epochs=2, n_examples=300, **PAPER_TRAINING), [1], [2], [2], 2)
     tmp_path.mkdir(exist_ok=True)
     check_plan(tmp_path, "sweep", trials)
     saved = json.loads((tmp_path / PLAN_FILE).read_text())
@@ -150,7 +151,7 @@ def test_interrupted_sweep_resumes_without_repeating_trials(ray_session, tmp_pat
 
 def test_the_ledger_skips_what_it_holds_whichever_directory_ran_it(ray_session, tmp_path):
     ledger = Ledger(tmp_path / "results")
-    base = TrainConfig(task="hist", epochs=2, n_examples=300)
+    base = TrainConfig(task="hist", epochs=2, n_examples=300, **PAPER_TRAINING)  # as `tprog sweep` trains
     grid = ([2], [4], [2], 3)
     run_sweep(base, *grid, tmp_path / "first", quiet=True, max_trials=2, ledger=ledger)
     first = ledger.records()
@@ -190,13 +191,29 @@ def test_grid_records_are_the_papers_configurations_and_protocol_settings_are_na
     assert off_protocol(replace(paper, epochs=250)) == {}  # the paper's own epochs, where sort's budget is 50
 
 
+def test_the_protocol_finds_the_committed_records_of_a_task_that_trains_otherwise_by_default():
+    """hist's own training starts its temperature at 10; the protocol trains as the paper did,
+    from 3, as every committed record of hist was trained: `tprog sweep` and `tprog lengthgen`
+    build the same trials as before and find them in the ledger."""
+    assert TrainConfig(task="hist").resolved().tau_start == TASKS["hist"].model.tau_start != TAU_START
+    ledger = Ledger(Path(__file__).resolve().parents[1] / "results")
+    parser = cli.build_parser()
+    sweep = parser.parse_args(["sweep", "hist"])  # the paper's grid, 5 seeds
+    trials = grid_trials(train_config(sweep, "hist"), [2, 3], [4, 8], [2, 4], sweep.seeds)
+    lengthgen = parser.parse_args(["lengthgen", "hist", "--seeds", "3"])
+    trials += length_trials(train_config(lengthgen, "hist"), ["hist"], [10, 20, 30, 40], 10, lengthgen.seeds)
+    assert len(trials) == 52 and {trial.config.tau_start for trial in trials} == {3.0}
+    missing = [t.name for t in trials if ledger.find(t.experiment, "hist", t.name, t.config) is None]
+    assert missing == []
+
+
 def test_length_trials_match_the_budgets_optimizer_steps_where_few_inputs_exist():
     """dyck1 at n = 10 has 1,024 strings (910 to train on: two batches an epoch, where a full
     training split of 16,000 takes 32), so its trials run 16 times the task's 100 epochs; a
     cell with inputs enough keeps the budget. The ledger counts the rule's epochs as the
     protocol's, and any other as off it."""
     assert train_split_size(20000, None) == 16000 and train_split_size(20000, 1024) == 910
-    base = TrainConfig(task="hist", sparsity=0.0, classifier_step=0.0)
+    base = TrainConfig(task="hist", **PAPER_TRAINING)
     epochs = {}
     for task, n in (("dyck1", 10), ("dyck1", 20), ("hist", 10)):
         trial = length_trials(replace(base, task=task), [task], [n], 10, 1)[0]

@@ -144,7 +144,11 @@ def test_a_row_says_defaults_only_where_its_settings_are_the_tasks_defaults(
 def test_an_arm_that_sets_its_epochs_or_a_target_of_parts_is_another_arm() -> None:
     module = benchmark()
     assert module.arm_name("sort", {"sparsity": 0.0, "classifier_step": 0.0}) == "paper"
-    assert module.arm_name("hist", {"sparsity": 0.03, "classifier_step": 0.25}) == "sp0.03-cs0.25"
+    assert module.arm_name("sort", module.PAPER) == "paper"
+    assert module.arm_name("hist", {"sparsity": 0.03, "classifier_step": 0.25, "tau_start": 3.0}) == "sp0.03-cs0.25"
+    # hist's own training starts the temperature at 10, the paper's at 3
+    assert module.arm_name("hist", {"sparsity": 0.0, "classifier_step": 0.0}) == "sp0-cs0-ts10"
+    assert module.arm_name("hist", module.PAPER) == "paper"
     assert module.arm_name("reverse", {"sparsity": 0.03, "classifier_step": 0.25, "epochs": 140}) == "sp0.03-cs0.25-e140"
     assert module.arm_name("reverse", {"sparsity": 0.3, "classifier_step": 0.25, "target_parts": 8}) == "sp0.3-cs0.25-t8"
     assert module.arm_name("sort", {"sparsity": 0.1, "classifier_step": 0.25}) == "sp0.1-cs0.25-t8-e300"

@@ -26,7 +26,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="default: the task's budget (`tprog tasks`), 100 for --model standard")
     parser.add_argument("--lr", type=float, help="default: 5e-2 (program), 3e-4 (standard)")
     parser.add_argument("--batch-size", type=int, help="default: 512 (program), 50 (standard)")
-    parser.add_argument("--tau-start", type=float, default=3.0, help="initial Gumbel temperature")
+    parser.add_argument("--tau-start", type=float, help="initial Gumbel temperature (default: the task's, `tprog tasks`)")
     parser.add_argument("--tau-end", type=float, help="final Gumbel temperature (default: the task's, `tprog tasks`)")
     parser.add_argument("--n-examples", type=int, default=20000, help="unique examples, split 80/10/10")
     parser.add_argument("--vocab-size", type=int, help="content symbols (default: the task's, see `tprog tasks`)")

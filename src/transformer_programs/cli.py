@@ -31,10 +31,10 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         arch = f"{m.layers}L / {m.heads_cat}+{m.heads_num} / {m.mlps_cat}+{m.mlps_num}, {arch_tail}{values}{gates}{step}"
         span = f"{task.min_len}-{task.max_len}"
         return (f"{name:<15} {config.vocab_size:>5} {span:>8} {str(task.causal):>6} {config.epochs:>6} "
-                f"{config.tau_end:>7g}  {arch:<46} {description}")
+                f"{config.tau_start:>9g} {config.tau_end:>7g}  {arch:<46} {description}")
 
     header = "model (L / heads cat+num / mlps cat+num)"
-    print(f"{'task':<15} {'vocab':>5} {'lengths':>8} {'causal':>6} {'epochs':>6} {'tau end':>7}  {header:<46} description")
+    print(f"{'task':<15} {'vocab':>5} {'lengths':>8} {'causal':>6} {'epochs':>6} {'tau start':>9} {'tau end':>7}  {header:<46} description")
     for name, spec in TASKS.items():
         print(row(name, spec, spec.model.attention, spec.description))
     print("\nword tasks (words kept, words per text; data from --data-dir, an installed package or the HF hub):")

@@ -23,6 +23,7 @@ ARCH_FIELDS = ("layers", "heads_cat", "heads_num", "mlps_cat", "mlps_num")
 # older one had: where a saved config lacks them, it had that value.
 LATER_SETTINGS = {"sparsity": 0.0, "classifier_step": 0.0, "target_parts": 0, "d_values": None}
 MAX_SEED = 2**32 - 1  # the largest seed every random generator used takes
+TAU_START = 3.0  # the paper's initial Gumbel temperature, for tasks that do not set their own
 TAU_END = 0.01  # the paper's final Gumbel temperature, for tasks that do not set their own
 
 
@@ -36,7 +37,7 @@ class TrainConfig:
     epochs: int | None = None
     lr: float | None = None
     batch_size: int | None = None
-    tau_start: float = 3.0  # Gumbel-softmax temperature, annealed geometrically per step
+    tau_start: float | None = None  # Gumbel-softmax temperature, annealed geometrically per step; None: the task's
     tau_end: float | None = None  # None: the task's (tprog tasks), else TAU_END
     n_examples: int = 20000
     vocab_size: int | None = None
@@ -90,6 +91,8 @@ class TrainConfig:
             values["vocab_size"] = gated_vocab or spec.vocab_size
         if values["reverse_sum"] is None:
             values["reverse_sum"] = REVERSE_SUM_DEFAULT.get(self.task, False)
+        if values["tau_start"] is None:
+            values["tau_start"] = TAU_START if spec.model.tau_start is None else spec.model.tau_start
         if values["tau_end"] is None:
             values["tau_end"] = TAU_END if spec.model.tau_end is None else spec.model.tau_end
         lengths = values["train_lengths"]

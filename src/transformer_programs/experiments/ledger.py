@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__, runio
-from ..config import ARCH_FIELDS, LATER_SETTINGS, TrainConfig
+from ..config import ARCH_FIELDS, LATER_SETTINGS, TAU_START, TrainConfig
 
 EXPERIMENTS = ("grid", "extended", "lengthgen")
-PAPER_TRAINING = {"sparsity": 0.0, "classifier_step": 0.0}  # the protocol trains as the paper did: no gates, free weights
+# The protocol trains as the paper did: no gates, free classifier weights, its initial temperature.
+PAPER_TRAINING = {"sparsity": 0.0, "classifier_step": 0.0, "tau_start": TAU_START}
 PAPER_GRID = {"layers": (2, 3), "heads": (4, 8), "mlps": (2, 4)}  # Friedman et al., appendix
 PAPER_EPOCHS = 250  # the paper's, every task; a task's own budget stands in where it reaches the same accuracy
 RESULT_FIELDS = ("val_accuracy", "test_accuracy", "train_accuracy", "epochs", "best_epoch", "seconds",

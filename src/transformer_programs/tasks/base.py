@@ -33,6 +33,7 @@ class ModelDefaults:
     dropout: float = 0.0  # on every layer output, in training
     pooled: bool = False  # one label per text: the classifier reads every variable's mean over positions
     epochs: int | None = None  # optimisation, for Transformer Programs
+    tau_start: float | None = None  # initial Gumbel temperature (None: TAU_START, the paper's)
     tau_end: float | None = None  # final Gumbel temperature (None: TAU_END, the paper's)
     lr: float | None = None
     batch_size: int | None = None
