@@ -155,3 +155,13 @@ def test_agents_a_killed_driver_left_are_stopped_before_a_new_local_ray():
     assert agent.pid in orphaned_agents()
     assert stop_orphaned_agents() >= 1
     assert agent.wait(timeout=10) == -signal.SIGKILL
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly():
+    """`tprog tasks | head -1`: once head has its line and closes the pipe, tprog stops with the
+    status of a closed pipe and no error message (it printed `tprog: error: [Errno 32]` before)."""
+    command = [sys.executable, "-m", "transformer_programs.cli", "tasks"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # the reader is gone before the first line is written
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141 and err == ""

@@ -13,6 +13,7 @@ from .arguments import add_arch_arguments, add_train_arguments, train_config
 from .config import MAX_SEED
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, the status of a command whose reader closed the pipe
 MAX_SEEDS = 100  # seeds one `train --seeds` trains
 SHOWN_LINES = 150  # `tprog prune` prints the pruned program when it is at most this long
 
@@ -334,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # the reader of stdout stopped (`tprog tasks | head`): stop quietly, as `cat` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that the flush at exit is silent too
+        return EXIT_BROKEN_PIPE
     except (ValueError, OSError) as err:
         if os.environ.get("TPROG_DEBUG"):
             raise
