@@ -4,7 +4,7 @@ pruned the same way, per task and seed.
 
     python benchmarks/short_programs.py run sort hist --seeds 3 [--sparsity 0.03 --classifier-step 0.25 --target-parts K --epochs N]
     python benchmarks/short_programs.py table [--readme README.md]   # the table, from the records
-    python benchmarks/short_programs.py recount [--runs DIR]   # count the code of older records' runs
+    python benchmarks/short_programs.py recount [--runs DIR]   # count the code and heads of older records' runs
 
 `run` trains, decompiles and prunes each task and seed in both arms, and writes one small record
 per arm to benchmarks/results/short_programs/ (the runs go to --runs, not committed). A record
@@ -80,13 +80,15 @@ def model_lines(program: Path) -> int:
 
 
 def summary(run_dir: Path) -> dict:
-    """Parts, classifier reads, program lines, test accuracy and proof scope of a decompiled run."""
+    """Parts (and of them attention heads), classifier reads, program lines, test accuracy and
+    proof scope of a decompiled run."""
     model = load_run(run_dir).model
     verification = runio.read_json(run_dir / "verification.json")
-    parts = len(part_names(model.config))
+    parts = part_names(model.config)
+    kept = [name for name in parts if name not in model.config.pruned]
     reads = len(variable_layout(model.config))
     return {
-        "parts": parts - len(model.config.pruned), "parts_of": parts,
+        "parts": len(kept), "parts_of": len(parts), "heads": sum("attn" in name for name in kept),
         "reads": reads - len(model.config.unread), "reads_of": reads,
         "lines": verification["lines"], "lines_full": verification["lines_full"],
         "code_lines": code_lines((run_dir / "program.py").read_text()),
@@ -183,6 +185,13 @@ def lines_cell(summary: dict) -> str:
     return f"{summary.get('code_lines', '-')} ({summary['lines']})"
 
 
+def parts_cell(summary: dict) -> str:
+    """A program's parts, with the attention heads among them where the record counts them."""
+    count = summary.get("heads")
+    heads = "" if count is None else f" ({count} head{'' if count == 1 else 's'})"
+    return f"{summary['parts']} of {summary['parts_of']}{heads}"
+
+
 def within_bar(summary: dict, bar: int) -> bool | None:
     """Whether a program's lines of code are within the bar; None where the record has no count
     of code and its whole length is over the bar (code is a part of the whole, so a whole length
@@ -226,7 +235,7 @@ def table() -> str:
     """The Markdown table: a row per task, seed and arm, the paper's training first; each pruned
     program against the bar and against the paper's training's test accuracy, unpruned."""
     records = load_records()
-    lines = ["| task | seed | training | trained: parts, test % | pruned: parts, reads, lines of code (all lines), test % "
+    lines = ["| task | seed | training | trained: parts, test % | pruned: parts (heads), reads, lines of code (all lines), test % "
              "| classifier | proved on | bar (⅕ paper, lines of code) | met |",
              "|---|---|---|---|---|---|---|---|---|"]
     for task in PAPER_LINES:
@@ -238,31 +247,39 @@ def table() -> str:
             bar = line_bar(task)
             lines.append(f"| {task} | {key[1]} | {training_cell(record)} "
                          f"| {trained['parts']} of {trained['parts_of']}, {100 * trained['test_accuracy']:.2f} "
-                         f"| {after['parts']} of {after['parts_of']}, {after['reads']} of {after['reads_of']}, "
+                         f"| {parts_cell(after)}, {after['reads']} of {after['reads_of']}, "
                          f"{lines_cell(after)}, {100 * after['test_accuracy']:.2f} | {after['classifier']} | {after['proof']} "
                          f"| {bar} | {verdict(after, drop, bar)} |")
     return "\n".join(lines)
 
 
 def recount(runs: Path) -> None:
-    """Add the count of code to every record that lacks it, from its runs under `runs`; a record
-    whose runs are not there is named and left as it is."""
+    """Add the count of code and of heads to every record that lacks them, from its runs under
+    `runs`. A record without a count of code whose runs are not there is named (`run` makes it
+    again); those that lack only the count of heads are left as they are, and counted."""
+    without_runs = 0
     for (task, seed, arm), record in load_records().items():
-        if all("code_lines" in record[stage] for stage in ("trained", "pruned")):
+        if all({"code_lines", "heads"} <= set(record[stage]) for stage in ("trained", "pruned")):
             continue
         directories = dict(zip(("trained", "pruned"), arm_dirs(runs, task, seed, arm)))
         if not all((directory / "program.py").is_file() for directory in directories.values()):
-            print(f"{task} seed {seed} {arm}: no runs under {runs}; `run {task} --seeds {seed + 1}` with the arm's "
-                  "settings makes them again and counts their code")
+            if "code_lines" in record["pruned"]:
+                without_runs += 1
+            else:
+                print(f"{task} seed {seed} {arm}: no runs under {runs}; `run {task} --seeds {seed + 1}` with the "
+                      "arm's settings makes them again and counts their code")
             continue
         for stage, directory in directories.items():
             recounted = summary(directory)
             if recounted["lines"] != record[stage]["lines"]:
                 sys.exit(f"error: {directory}/program.py has {recounted['lines']} lines where the record of "
                          f"{task} seed {seed} {arm} says {record[stage]['lines']}: not the run it records")
-            record[stage]["code_lines"] = recounted["code_lines"]
+            record[stage].update(code_lines=recounted["code_lines"], heads=recounted["heads"])
         runio.write_json(record_path(task, seed, arm), record)
-        print(f"{task} seed {seed} {arm}: {record['pruned']['code_lines']} lines of code pruned", flush=True)
+        print(f"{task} seed {seed} {arm}, pruned: {record['pruned']['code_lines']} lines of code, "
+              f"heads {record['pruned']['heads']}", flush=True)
+    if without_runs:
+        print(f"{without_runs} records count no heads and have no runs under {runs}: their rows show parts only")
 
 
 def write_readme(readme: Path, text: str) -> None:
@@ -286,7 +303,7 @@ def main(argv: list[str]) -> None:
     run_parser.add_argument("--target-parts", type=int, help="the short arm's (default: the task's with gates)")
     run_parser.add_argument("--epochs", type=int, help="the short arm's (default: the task's budget)")
     run_parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "short_programs")
-    recount_parser = commands.add_parser("recount", help="add the count of code to the records, from their runs")
+    recount_parser = commands.add_parser("recount", help="add the counts of code and heads to the records, from their runs")
     recount_parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "short_programs")
     table_parser = commands.add_parser("table", help="print the table from the records")
     table_parser.add_argument("--readme", type=Path, help="also write it into this file, between its markers")

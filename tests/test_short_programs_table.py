@@ -99,12 +99,13 @@ def test_recount_adds_lines_of_code_from_the_runs_and_refuses_a_run_of_another_l
     for name in ("hist-s0-paper", "hist-s0-paper-pruned"):
         (runs / name).mkdir(parents=True)
         (runs / name / "program.py").write_text("x = 1\n")
-    monkeypatch.setattr(module, "summary", lambda directory: {"lines": 48, "code_lines": 23})
+    monkeypatch.setattr(module, "summary", lambda directory: {"lines": 48, "code_lines": 23, "heads": 1})
     module.recount(runs)
     recounted = module.runio.read_json(module.record_path("hist", 0, "paper"))
     assert recounted["trained"]["code_lines"] == recounted["pruned"]["code_lines"] == 23
+    assert recounted["trained"]["heads"] == recounted["pruned"]["heads"] == 1
     module.runio.write_json(module.record_path("hist", 0, "paper"), record)
-    monkeypatch.setattr(module, "summary", lambda directory: {"lines": 50, "code_lines": 23})
+    monkeypatch.setattr(module, "summary", lambda directory: {"lines": 50, "code_lines": 23, "heads": 1})
     with pytest.raises(SystemExit, match="not the run it records"):
         module.recount(runs)
 
@@ -152,3 +153,16 @@ def test_an_arm_that_sets_its_epochs_or_a_target_of_parts_is_another_arm() -> No
     assert module.arm_name("reverse", {"sparsity": 0.03, "classifier_step": 0.25, "epochs": 140}) == "sp0.03-cs0.25-e140"
     assert module.arm_name("reverse", {"sparsity": 0.3, "classifier_step": 0.25, "target_parts": 8}) == "sp0.3-cs0.25-t8"
     assert module.arm_name("sort", {"sparsity": 0.1, "classifier_step": 0.25}) == "sp0.1-cs0.25-t8-e300"
+
+
+def test_a_summary_counts_the_attention_heads_among_the_parts(trained, copy_run) -> None:
+    from transformer_programs.program.decompile import decompile_run
+
+    module = benchmark()
+    run_dir = copy_run(trained(task="hist", epochs=2, n_examples=300))  # 1 layer: 2+2 heads, 1+1 MLPs
+    decompile_run(run_dir, quiet=True)
+    summary = module.summary(run_dir)
+    assert (summary["parts"], summary["parts_of"], summary["heads"]) == (6, 6, 4)
+    assert module.parts_cell(summary) == "6 of 6 (4 heads)"
+    assert module.parts_cell({"parts": 2, "parts_of": 6, "heads": 1}) == "2 of 6 (1 head)"
+    assert module.parts_cell({"parts": 9, "parts_of": 30}) == "9 of 30"  # a record made before heads were counted
