@@ -103,13 +103,12 @@ def arm_name(task: str, settings: dict) -> str:
     """"paper", or what the short arm trains: "sp0.03-cs0.25", and "sp0.1-cs0.25-t8-e250-ts10" where
     it keeps a target number of parts, trains other epochs than the paper's training of the task
     and starts the temperature elsewhere than the paper."""
-    config = TrainConfig(task=task, **settings).resolved()
-    if config == TrainConfig(task=task, **PAPER).resolved():
+    config, paper = TrainConfig(task=task, **settings).resolved(), TrainConfig(task=task, **PAPER).resolved()
+    if config == paper:
         return "paper"
     target = f"-t{config.target_parts}" if config.target_parts else ""
-    budget = TrainConfig(task=task, **PAPER).resolved().epochs
-    epochs = f"-e{config.epochs}" if config.epochs != budget else ""
-    tau = f"-ts{config.tau_start:g}" if config.tau_start != PAPER["tau_start"] else ""
+    epochs = f"-e{config.epochs}" if config.epochs != paper.epochs else ""
+    tau = f"-ts{config.tau_start:g}" if config.tau_start != paper.tau_start else ""
     return f"sp{config.sparsity:g}-cs{config.classifier_step:g}{target}{epochs}{tau}"
 
 

@@ -17,7 +17,7 @@ from transformer_programs.experiments import report
 from transformer_programs.data import train_split_size
 from transformer_programs.experiments.ledger import PAPER_TRAINING, Ledger, off_protocol, sweep_experiment
 from transformer_programs.experiments.length import length_trials
-from transformer_programs.experiments.runner import PLAN_FILE, Trial, check_plan, cpus_per_trial, run_trials
+from transformer_programs.experiments.runner import PLAN_FILE, Trial, check_plan, cpus_per_trial, int_list, run_trials
 from transformer_programs.experiments.sweep import best_configuration, grid_trials, run_sweep
 from transformer_programs.runs import load_run
 from transformer_programs.tasks import TASKS
@@ -200,8 +200,9 @@ def test_the_protocol_finds_the_committed_records_of_a_task_that_trains_otherwis
     parser = cli.build_parser()
     sweep = parser.parse_args(["sweep", "hist"])  # the paper's grid, 5 seeds
     trials = grid_trials(train_config(sweep, "hist"), [2, 3], [4, 8], [2, 4], sweep.seeds)
-    lengthgen = parser.parse_args(["lengthgen", "hist", "--seeds", "3"])
-    trials += length_trials(train_config(lengthgen, "hist"), ["hist"], [10, 20, 30, 40], 10, lengthgen.seeds)
+    lengthgen = parser.parse_args(["lengthgen", "hist", "--seeds", "3"])  # n = 10, 20, 30, 40
+    train_max = int_list(lengthgen.train_max, "--train-max", 1)
+    trials += length_trials(train_config(lengthgen, "hist"), ["hist"], train_max, lengthgen.test_extra, lengthgen.seeds)
     assert len(trials) == 52 and {trial.config.tau_start for trial in trials} == {3.0}
     missing = [t.name for t in trials if ledger.find(t.experiment, "hist", t.name, t.config) is None]
     assert missing == []

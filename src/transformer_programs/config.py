@@ -91,10 +91,9 @@ class TrainConfig:
             values["vocab_size"] = gated_vocab or spec.vocab_size
         if values["reverse_sum"] is None:
             values["reverse_sum"] = REVERSE_SUM_DEFAULT.get(self.task, False)
-        if values["tau_start"] is None:
-            values["tau_start"] = TAU_START if spec.model.tau_start is None else spec.model.tau_start
-        if values["tau_end"] is None:
-            values["tau_end"] = TAU_END if spec.model.tau_end is None else spec.model.tau_end
+        for name, paper in (("tau_start", TAU_START), ("tau_end", TAU_END)):  # the task's temperatures, else the paper's
+            if values[name] is None:
+                values[name] = paper if getattr(spec.model, name) is None else getattr(spec.model, name)
         lengths = values["train_lengths"]
         values["train_lengths"] = tuple((spec.min_len, spec.max_len) if lengths is None else lengths)
         if values["test_lengths"] is not None:
