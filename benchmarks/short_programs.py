@@ -291,7 +291,16 @@ def write_readme(readme: Path, text: str) -> None:
     runio.atomic_write_text(readme, f"{head}{TABLE_START}\n{text}\n{TABLE_END}{tail}")
 
 
-def main(argv: list[str]) -> None:
+def short_settings(args: argparse.Namespace) -> dict:
+    """The short arm's training settings from `run`'s flags: its gates and step, and the target,
+    epochs and initial temperature where they are given (else the task's)."""
+    short = {"sparsity": args.sparsity, "classifier_step": args.classifier_step}
+    optional = {"target_parts": args.target_parts, "epochs": args.epochs, "tau_start": args.tau_start}
+    return short | {name: value for name, value in optional.items() if value is not None}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The benchmark's commands: run, recount and table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="train and prune what the records lack")
@@ -301,18 +310,20 @@ def main(argv: list[str]) -> None:
     run_parser.add_argument("--classifier-step", type=float, default=0.25, help="the short arm's (default 0.25)")
     run_parser.add_argument("--target-parts", type=int, help="the short arm's (default: the task's with gates)")
     run_parser.add_argument("--epochs", type=int, help="the short arm's (default: the task's budget)")
+    run_parser.add_argument("--tau-start", type=float, help="the short arm's initial temperature (default: the task's)")
     run_parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "short_programs")
     recount_parser = commands.add_parser("recount", help="add the counts of code and heads to the records, from their runs")
     recount_parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "short_programs")
     table_parser = commands.add_parser("table", help="print the table from the records")
     table_parser.add_argument("--readme", type=Path, help="also write it into this file, between its markers")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str]) -> None:
+    args = build_parser().parse_args(argv)
     if args.command == "run":
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-        short = {"sparsity": args.sparsity, "classifier_step": args.classifier_step}
-        short.update({"target_parts": args.target_parts} if args.target_parts is not None else {})
-        short.update({"epochs": args.epochs} if args.epochs else {})
-        run(args.tasks, args.seeds, short, args.runs)
+        run(args.tasks, args.seeds, short_settings(args), args.runs)
     elif args.command == "recount":
         recount(args.runs)
     else:

@@ -155,6 +155,17 @@ def test_an_arm_that_sets_its_epochs_or_a_target_of_parts_is_another_arm() -> No
     assert module.arm_name("sort", {"sparsity": 0.1, "classifier_step": 0.25}) == "sp0.1-cs0.25-t8-e300"
 
 
+def test_the_run_flags_set_the_short_arms_target_epochs_and_initial_temperature() -> None:
+    module = benchmark()
+    given = module.build_parser().parse_args(
+        ["run", "reverse", "--sparsity", "0.05", "--target-parts", "10", "--epochs", "300", "--tau-start", "10"])
+    settings = module.short_settings(given)
+    assert settings == {"sparsity": 0.05, "classifier_step": 0.25, "target_parts": 10, "epochs": 300, "tau_start": 10.0}
+    assert module.arm_name("reverse", settings) == "sp0.05-cs0.25-t10-e300-ts10"
+    bare = module.short_settings(module.build_parser().parse_args(["run", "reverse"]))
+    assert bare == {"sparsity": 0.03, "classifier_step": 0.25}
+
+
 def test_a_summary_counts_the_attention_heads_among_the_parts(trained, copy_run) -> None:
     from transformer_programs.program.decompile import decompile_run
 
