@@ -91,8 +91,24 @@ def test_results_command_refuses_what_it_did_not_write(ledger, tmp_path, capsys)
     assert cli.main([*args, str(tmp_path / "r.md"), "--readme", str(readme)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no results-table markers" in err and readme.read_text() == "# no markers\n"
+    assert cli.main([*args, str(tmp_path / "r.md"), "--readme", str(tmp_path / "missing.md")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read the README" in err and "--readme" in err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["README.md", "notes.md", "results"]  # nothing half-done
     assert cli.main(["results", "--ledger", str(tmp_path / "nothing"), "--out", str(tmp_path / "r.md")]) == 2
     assert "is not a results ledger directory" in capsys.readouterr().err
+    assert cli.main(["results", "--ledger", str(tmp_path), "--out", str(tmp_path / "r.md")]) == 2
+    assert "is not a results ledger; pass the ledger's directory" in capsys.readouterr().err
+
+
+def test_the_ledger_reads_only_where_records_lie(ledger):
+    """Other JSON under the ledger's directory (notes, a copied run, a clone) is not a record and
+    is neither read nor named for deletion."""
+    count = len(ledger.records())
+    (ledger.root / "notes.json").write_text("{}")
+    (ledger.root / "grid" / "hist" / "copied-run").mkdir()
+    (ledger.root / "grid" / "hist" / "copied-run" / "config.json").write_text('{"train": {}}')
+    assert len(ledger.records()) == count and len(ledger.records("grid")) < count
 
 
 def test_git_keeps_every_experiments_records() -> None:

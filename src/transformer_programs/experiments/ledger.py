@@ -93,9 +93,11 @@ class Ledger:
         return path
 
     def records(self, experiment: str | None = None) -> list[dict]:
-        """Every record (of one experiment), in path order; ValueError naming an invalid file."""
-        top = self.root / experiment if experiment else self.root
-        return [read_record(path) for path in sorted(top.glob("**/*.json"))] if top.is_dir() else []
+        """Every record (of one experiment), in path order; ValueError naming an invalid file. Only
+        the files where records lie (EXPERIMENT/TASK/*.json) are read."""
+        paths = [path for name in ([experiment] if experiment else EXPERIMENTS)
+                 for path in (self.root / name).glob("*/*.json")]
+        return [read_record(path) for path in sorted(paths)]
 
 
 def read_record(path: Path) -> dict:
