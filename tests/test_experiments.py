@@ -292,6 +292,25 @@ def test_bad_arguments_give_one_line_errors(argv, message, tmp_path, capsys):
     assert not (tmp_path / "out").exists()  # refused before anything started
 
 
+@pytest.mark.parametrize("command", [["sweep", "hist", "--layers", "1"], ["lengthgen", "hist", "--train-max", "10"]])
+def test_an_experiment_writes_only_into_its_own_directory_and_ledger(command, tmp_path, capsys):
+    """A non-empty directory that holds no experiment, a file as --out or a file as --ledger is
+    refused in one line before anything is written: no file of the user's is overwritten."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "summary.md").write_text("my notes\n")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x\n")
+    cases = [(["--out", str(mine)], "is not empty and holds no experiment"),
+             (["--out", str(a_file)], "is a file; choose a new or empty --out"),
+             (["--out", str(tmp_path / "new"), "--ledger", str(a_file)], "is a file; pass the ledger's directory")]
+    for flags, message in cases:
+        code, _, err = tprog(capsys, *command, "--seeds", "1", *flags)
+        assert code == 2 and err.count("\n") == 1 and message in err
+    assert sorted(path.name for path in mine.iterdir()) == ["summary.md"] and (mine / "summary.md").read_text() == "my notes\n"
+    assert a_file.read_text() == "x\n" and not (tmp_path / "new").exists()
+
+
 def test_train_with_seeds_keeps_the_best_by_validation_and_decompiles_it(ray_session, tmp_path, capsys):
     out = tmp_path / "seeds"
     args = ["train", "sort", "--seeds", "0-2", "--epochs", "2", "--n-examples", "120", "--vocab-size", "3",
