@@ -320,9 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "run":
         os.environ.setdefault("OMP_NUM_THREADS", "1")
+        try:  # every task's settings checked before the first run starts
+            for task in args.tasks:
+                TrainConfig(task=task, **short_settings(args)).resolved().check()
+        except ValueError as err:
+            parser.error(str(err))
         run(args.tasks, args.seeds, short_settings(args), args.runs)
     elif args.command == "recount":
         recount(args.runs)

@@ -177,3 +177,13 @@ def test_a_summary_counts_the_attention_heads_among_the_parts(trained, copy_run)
     assert module.parts_cell(summary) == "6 of 6 (4 heads)"
     assert module.parts_cell({"parts": 2, "parts_of": 6, "heads": 1}) == "2 of 6 (1 head)"
     assert module.parts_cell({"parts": 9, "parts_of": 30}) == "9 of 30"  # a record made before heads were counted
+
+
+@pytest.mark.parametrize("flags, message", [(["--epochs", "0"], "--epochs must be at least 1"),
+                                            (["--sparsity", "-1"], "--sparsity must be a finite number")])
+def test_run_refuses_bad_settings_before_it_trains(flags, message, tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark().main(["run", "hist", *flags, "--runs", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
