@@ -340,7 +340,8 @@ def add_experiment_arguments(parser, out_help: str) -> None:
     """The flags every Ray experiment shares: seeds, output directory, cluster, training flags."""
 
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 for each setting (default: 5)")
-    parser.add_argument("--out", help=f"{out_help}; rerun the same command to resume")
+    parser.add_argument("--out", help=f"{out_help}: new, empty, or an earlier run of the same experiment; "
+                        "rerun the same command to resume")
     parser.add_argument("--address", help="Ray cluster to join (default: start Ray on this machine); "
                         "--out must then be on storage every node sees")
     parser.add_argument("--ledger", default="results", metavar="DIR",
