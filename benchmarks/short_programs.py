@@ -324,12 +324,13 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     if args.command == "run":
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-        try:  # every task's settings checked before the first run starts
+        short = short_settings(args)
+        try:  # every task's settings checked (resolved() validates) before the first run starts
             for task in args.tasks:
-                TrainConfig(task=task, **short_settings(args)).resolved().check()
+                TrainConfig(task=task, **short).resolved()
         except ValueError as err:
             parser.error(str(err))
-        run(args.tasks, args.seeds, short_settings(args), args.runs)
+        run(args.tasks, args.seeds, short, args.runs)
     elif args.command == "recount":
         recount(args.runs)
     else:
