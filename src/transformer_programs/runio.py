@@ -128,6 +128,16 @@ def read_metadata(path: Path) -> dict[str, str]:
         raise RunError(f"{path} is not a readable safetensors file ({err})") from None
 
 
+def check_output_dir(out: Path, marker: str, holds: str, ignored: tuple[str, ...] = ()) -> None:
+    """RunError unless the directory `out` may be written by a command whose directories hold the
+    file `marker` (what it calls `holds`): it does not exist, it is empty (but for `ignored` names),
+    or it holds `marker`. A file, or a directory of anything else, is left alone."""
+    if out.exists() and not out.is_dir():
+        raise RunError(f"{out} is a file; choose a new or empty --out")
+    if out.is_dir() and not (out / marker).exists() and any(p.name not in ignored for p in out.iterdir()):
+        raise RunError(f"{out} is not empty and holds no {holds}; choose a new or empty --out")
+
+
 @contextlib.contextmanager
 def locked(directory: Path) -> Iterator[None]:
     """Hold DIRECTORY/.lock for the duration, or a RunError when another process holds it."""

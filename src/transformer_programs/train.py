@@ -176,16 +176,12 @@ def run_record(config: TrainConfig, arch: dict, data: Dataset) -> dict:
 
 def check_out(out: Path, resume: bool, record: dict) -> None:
     """RunError unless `out` is new, empty, or (with --resume) this same run."""
-    if out.exists() and not out.is_dir():
-        raise runio.RunError(f"{out} is a file; choose a new or empty --out")
+    runio.check_output_dir(out, "config.json", "run", ignored=(".lock",))
     holds_run = (out / "config.json").exists()
-    others = [p for p in out.iterdir() if p.name != ".lock"] if out.is_dir() else []
     if holds_run and not resume:
         raise runio.RunError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if holds_run and _settings(runio.read_json(out / "config.json")) != _settings(record):
         raise runio.RunError(f"{out} holds a run with a different configuration; resume needs the same flags")
-    if others and not holds_run:
-        raise runio.RunError(f"{out} is not empty and holds no run; choose a new or empty --out")
 
 
 def _settings(record: dict) -> dict:

@@ -110,14 +110,6 @@ def read_table(path: Path, trials: list[Trial]) -> dict[str, dict]:
     return recorded
 
 
-def check_out_dir(out: Path) -> None:
-    """ValueError unless OUT is new, empty, or an experiment's directory: nothing else is written into."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out} is a file; choose a new or empty --out")
-    if out.is_dir() and not (out / PLAN_FILE).exists() and any(out.iterdir()):
-        raise ValueError(f"{out} is not empty and holds no experiment (no {PLAN_FILE}); choose a new or empty --out")
-
-
 def check_plan(out: Path, kind: str, trials: list[Trial]) -> None:
     """Record the experiment's plan in OUT, or raise ValueError if OUT holds a different one."""
     plan = {"kind": kind, "trials": {trial.name: asdict(trial.config) for trial in trials}}
@@ -238,7 +230,7 @@ def run_trials(
     to simulate a kill).
     """
     out = Path(out)
-    check_out_dir(out)
+    runio.check_output_dir(out, PLAN_FILE, f"experiment (no {PLAN_FILE})")
     out.mkdir(parents=True, exist_ok=True)
     check_plan(out, kind, trials)
     rows = {**read_table(out / table, trials), **ledger_rows(ledger, trials)}
@@ -331,9 +323,10 @@ def ledger_of(args) -> Ledger | None:
         return None
     if not args.ledger.strip():
         raise ValueError("--ledger needs a directory (default: results); use --no-ledger to keep no records")
-    if Path(args.ledger).exists() and not Path(args.ledger).is_dir():
+    root = Path(args.ledger)
+    if root.exists() and not root.is_dir():
         raise ValueError(f"--ledger {args.ledger} is a file; pass the ledger's directory (default: results)")
-    return Ledger(Path(args.ledger))
+    return Ledger(root)
 
 
 def add_experiment_arguments(parser, out_help: str) -> None:
