@@ -3,6 +3,7 @@
 pruned the same way, per task and seed.
 
     python benchmarks/short_programs.py run sort hist --seeds 3 [--sparsity 0.03 --classifier-step 0.25 --target-parts K --epochs N]
+        [--layers L --heads-cat H --heads-num H --mlps-cat M --mlps-num M --attention soft]   # the short arm's model
     python benchmarks/short_programs.py table [--readme README.md]   # the table, from the records
     python benchmarks/short_programs.py recount [--runs DIR]   # count the code and heads of older records' runs
 
@@ -24,9 +25,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from transformer_programs import __version__, runio
-from transformer_programs.config import TrainConfig
+from transformer_programs.config import ARCH_FIELDS, TrainConfig
 from transformer_programs.experiments.ledger import PAPER_TRAINING as PAPER
-from transformer_programs.model.program_config import part_names, variable_layout
+from transformer_programs.model.program_config import ATTENTION_KINDS, part_names, variable_layout
 from transformer_programs.program import templates
 from transformer_programs.program.decompile import decompile_run
 from transformer_programs.program.line_count import code_lines
@@ -102,14 +103,18 @@ def summary(run_dir: Path) -> dict:
 def arm_name(task: str, settings: dict) -> str:
     """"paper", or what the short arm trains: "sp0.03-cs0.25", and "sp0.1-cs0.25-t8-e250-ts10" where
     it keeps a target number of parts, trains other epochs than the paper's training of the task
-    and starts the temperature elsewhere than the paper."""
+    and starts the temperature elsewhere than the paper; "-l2h3+0m1+0-soft" where its model's size
+    (layers, heads and MLPs per layer, categorical + numerical) and relaxed attention are not the task's."""
     config, paper = TrainConfig(task=task, **settings).resolved(), TrainConfig(task=task, **PAPER).resolved()
     if config == paper:
         return "paper"
     target = f"-t{config.target_parts}" if config.target_parts else ""
     epochs = f"-e{config.epochs}" if config.epochs != paper.epochs else ""
     tau = f"-ts{config.tau_start:g}" if config.tau_start != paper.tau_start else ""
-    return f"sp{config.sparsity:g}-cs{config.classifier_step:g}{target}{epochs}{tau}"
+    size = (f"-l{config.layers}h{config.heads_cat}+{config.heads_num}m{config.mlps_cat}+{config.mlps_num}"
+            if differing(asdict(config), paper, ARCH_FIELDS) else "")
+    attention = f"-{config.attention}" if config.attention != paper.attention else ""
+    return f"sp{config.sparsity:g}-cs{config.classifier_step:g}{target}{epochs}{tau}{size}{attention}"
 
 
 def arm_dirs(runs: Path, task: str, seed: int, arm: str) -> tuple[Path, Path]:
@@ -170,11 +175,13 @@ def differing(config: dict, reference: TrainConfig, names: tuple[str, ...]) -> l
 
 def flags(task: str, config: dict) -> str:
     """An arm's training settings, as flags: its gates and step, and its target number of parts,
-    epochs and initial temperature where they are not what those two flags give the task by default."""
+    epochs, initial temperature, model size and attention where they are not what those two flags
+    give the task by default."""
     implied = TrainConfig(task=task, sparsity=config["sparsity"], classifier_step=config["classifier_step"]).resolved()
     written = [f"--sparsity {config['sparsity']:g}", f"--classifier-step {config['classifier_step']:g}"]
     written += [f"--{name.replace('_', '-')} {config[name]:g}"
-                for name in differing(config, implied, ("target_parts", "epochs", "tau_start"))]
+                for name in differing(config, implied, ("target_parts", "epochs", "tau_start", *ARCH_FIELDS))]
+    written += [f"--attention {config['attention']}" for _ in differing(config, implied, ("attention",))]
     return f"`{' '.join(written)}`"
 
 
@@ -224,7 +231,7 @@ def training_cell(record: dict) -> str:
     its flags, marked where they are the paper's training (most_freq's default classifier
     trains on a step, so its paper arm is not its defaults)."""
     default, config = TrainConfig(task=record["task"]).resolved(), record["config"]
-    if not differing(config, default, (*PAPER, "target_parts", "epochs")):
+    if not differing(config, default, (*PAPER, "target_parts", "epochs", *ARCH_FIELDS, "attention")):
         return "defaults"
     written = flags(record["task"], config)
     return f"{written} (the paper's)" if record["arm"] == "paper" else written
@@ -293,10 +300,10 @@ def write_readme(readme: Path, text: str) -> None:
 
 def short_settings(args: argparse.Namespace) -> dict:
     """The short arm's training settings from `run`'s flags: its gates and step, and the target,
-    epochs and initial temperature where they are given (else the task's)."""
+    epochs, initial temperature, model size and attention where they are given (else the task's)."""
     short = {"sparsity": args.sparsity, "classifier_step": args.classifier_step}
-    optional = {"target_parts": args.target_parts, "epochs": args.epochs, "tau_start": args.tau_start}
-    return short | {name: value for name, value in optional.items() if value is not None}
+    optional = ("target_parts", "epochs", "tau_start", *ARCH_FIELDS, "attention")
+    return short | {name: getattr(args, name) for name in optional if getattr(args, name) is not None}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -311,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--target-parts", type=int, help="the short arm's (default: the task's with gates)")
     run_parser.add_argument("--epochs", type=int, help="the short arm's (default: the task's budget)")
     run_parser.add_argument("--tau-start", type=float, help="the short arm's initial temperature (default: the task's)")
+    for name in ARCH_FIELDS:
+        run_parser.add_argument(f"--{name.replace('_', '-')}", type=int, help="the short arm's model size, per layer (default: the task's)")
+    run_parser.add_argument("--attention", choices=ATTENTION_KINDS, help="the short arm's relaxed attention (default: the task's)")
     run_parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "short_programs")
     recount_parser = commands.add_parser("recount", help="add the counts of code and heads to the records, from their runs")
     recount_parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "short_programs")

@@ -166,6 +166,23 @@ def test_the_run_flags_set_the_short_arms_target_epochs_and_initial_temperature(
     assert bare == {"sparsity": 0.03, "classifier_step": 0.25}
 
 
+def test_a_short_arm_may_train_another_model_size_and_attention() -> None:
+    module = benchmark()
+    given = module.build_parser().parse_args(
+        ["run", "reverse", "--sparsity", "0", "--classifier-step", "0", "--epochs", "250", "--layers", "2",
+         "--heads-cat", "2", "--heads-num", "0", "--mlps-cat", "1", "--mlps-num", "0", "--attention", "soft"])
+    settings = module.short_settings(given)
+    assert settings == {"sparsity": 0.0, "classifier_step": 0.0, "epochs": 250, "layers": 2, "heads_cat": 2,
+                        "heads_num": 0, "mlps_cat": 1, "mlps_num": 0, "attention": "soft"}
+    assert module.arm_name("reverse", settings) == "sp0-cs0-e250-l2h2+0m1+0-soft"
+    assert module.arm_name("reverse", {**module.PAPER, "heads_cat": 4}) == "paper"  # the paper's own size
+    assert module.training_cell({"task": "reverse", "arm": "sp0-cs0-e250-l2h2+0m1+0-soft", "config": settings}) == (
+        "`--sparsity 0 --classifier-step 0 --epochs 250 --layers 2 --heads-cat 2 --heads-num 0 --mlps-num 0 "
+        "--attention soft`")  # reverse's model has 1 categorical MLP a layer already
+    with pytest.raises(SystemExit):
+        module.build_parser().parse_args(["run", "reverse", "--attention", "hard"])
+
+
 def test_a_summary_counts_the_attention_heads_among_the_parts(trained, copy_run) -> None:
     from transformer_programs.program.decompile import decompile_run
 
