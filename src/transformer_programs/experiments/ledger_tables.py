@@ -168,9 +168,10 @@ def results_markdown(ledger: Ledger, figure: str | None) -> str:
                               extended_rows(extended)),
         "## Length generalization\n",
         "Train and validate on content lengths 1..n, test on n+1..n+10 (Dyck: train on n, test on 2n), each "
-        "task at its default configuration and epoch budget (where the training lengths hold fewer inputs than the "
-        "splits ask for, as dyck1's 1,024 strings at n = 10, more epochs: as many optimizer steps as the budget "
-        "takes on a full training split). Token accuracy, mean ± std over seeds. "
+        "task as the paper trained it, at its configuration and this project's epoch budget for it (where the "
+        "training lengths hold fewer inputs than the splits ask for, as dyck1's 1,024 strings at n = 10, more "
+        "epochs: as many optimizer steps as the budget takes on a full training split). Token accuracy, mean ± "
+        "std over seeds. "
         f"*Learned* means the training accuracy is within {LEARNED_WITHIN} points of the paper's test "
         "accuracy for the task; where it is not, the test figure says little about generalization. "
         "What each task's programs say about length is in [length-readings.md](length-readings.md).\n",
