@@ -1,5 +1,5 @@
 """Seconds per epoch, side by side: the original implementation (princeton-nlp/TransformerPrograms)
-and this project, on each RASP task at this project's default architecture.
+and this project, on each RASP task at the paper's architecture for it (this project's protocol training).
 
 The original runs from a checkout given with --original, with its own flags from the paper's
 scripts (scripts/rasp.sh, scripts/dyck.sh: 20,000 examples, batch 512, lengths up to 8, or 16 for
@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from transformer_programs.config import TrainConfig
+from transformer_programs.experiments.ledger import PAPER_TRAINING
 
 from train_speed import epoch_seconds
 
@@ -59,7 +60,7 @@ print(json.dumps([b - a for a, b in zip(stamps, stamps[1:])]))
 
 def original_flags(task: str, epochs: int, out_dir: str) -> list[str]:
     """The original's run.py flags for a task: the paper's scripts, with this project's architecture."""
-    config = TrainConfig(task=task).resolved()
+    config = TrainConfig(task=task, **PAPER_TRAINING).resolved()  # the model this project's side times
     length = 16 if task.startswith("dyck") else 8
     flags = {"dataset": task, "vocab_size": 8, "dataset_size": 20000, "min_length": length if length == 16 else 1,
              "max_length": length, "n_epochs": epochs, "batch_size": 512, "lr": 5e-2, "gumbel_samples": 1,

@@ -191,20 +191,27 @@ def test_grid_records_are_the_papers_configurations_and_protocol_settings_are_na
     assert off_protocol(replace(paper, epochs=250)) == {}  # the paper's own epochs, where sort's budget is 50
 
 
-def test_the_protocol_finds_the_committed_records_of_a_task_that_trains_otherwise_by_default():
-    """hist's own training starts its temperature at 10; the protocol trains as the paper did,
-    from 3, as every committed record of hist was trained: `tprog sweep` and `tprog lengthgen`
-    build the same trials as before and find them in the ledger."""
-    assert TrainConfig(task="hist").resolved().tau_start == TASKS["hist"].model.tau_start != TAU_START
+@pytest.mark.parametrize("task, train_max", [("hist", "10,20,30,40"), ("reverse", "10,20,30")])
+def test_the_protocol_finds_the_committed_records_of_a_task_that_trains_otherwise_by_default(task, train_max):
+    """hist's own training starts its temperature at 10 and reverse's trains a smaller model with
+    soft attention; the protocol trains as the paper did (from 3, the paper's model), as every
+    committed record of these tasks was trained: `tprog sweep` and `tprog lengthgen` build the
+    same trials as before and find them in the ledger."""
+    own, paper = TASKS[task].model, TrainConfig(task=task, **PAPER_TRAINING).resolved()
+    assert TrainConfig(task=task).resolved() != paper and (own.tau_start or own.short_model)
+    assert paper.tau_start == TAU_START != TrainConfig(task="hist").resolved().tau_start
     ledger = Ledger(Path(__file__).resolve().parents[1] / "results")
     parser = cli.build_parser()
-    sweep = parser.parse_args(["sweep", "hist"])  # the paper's grid, 5 seeds
-    trials = grid_trials(train_config(sweep, "hist"), [2, 3], [4, 8], [2, 4], sweep.seeds)
-    lengthgen = parser.parse_args(["lengthgen", "hist", "--seeds", "3"])  # n = 10, 20, 30, 40
-    train_max = int_list(lengthgen.train_max, "--train-max", 1)
-    trials += length_trials(train_config(lengthgen, "hist"), ["hist"], train_max, lengthgen.test_extra, lengthgen.seeds)
-    assert len(trials) == 52 and {trial.config.tau_start for trial in trials} == {3.0}
-    missing = [t.name for t in trials if ledger.find(t.experiment, "hist", t.name, t.config) is None]
+    sweep = parser.parse_args(["sweep", task])  # the paper's grid, 5 seeds
+    trials = grid_trials(train_config(sweep, task), [2, 3], [4, 8], [2, 4], sweep.seeds)
+    lengthgen = parser.parse_args(["lengthgen", task, "--seeds", "3", "--train-max", train_max])
+    lengths = length_trials(train_config(lengthgen, task), [task], int_list(train_max, "--train-max", 1),
+                            lengthgen.test_extra, lengthgen.seeds)
+    assert {(t.config.layers, t.config.heads_cat, t.config.attention) for t in lengths} == {
+        (own.layers, own.heads_cat, own.attention)}  # the paper's model, not the task's own
+    trials += lengths
+    assert len(trials) == 40 + 3 * len(train_max.split(",")) and {trial.config.tau_start for trial in trials} == {3.0}
+    missing = [t.name for t in trials if ledger.find(t.experiment, task, t.name, t.config) is None]
     assert missing == []
 
 

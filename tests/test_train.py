@@ -213,6 +213,26 @@ def test_trec_trains_with_gates_on_its_own_vocabulary_and_budget_unless_gates_ar
     assert subj.sparsity == 0 and subj.vocab_size > 1000
 
 
+def test_reverse_trains_its_own_smaller_model_unless_a_training_or_a_size_is_given():
+    from dataclasses import fields
+
+    from transformer_programs.tasks import TASKS
+
+    spec = TASKS["reverse"].model
+    own, paper = TrainConfig(task="reverse").resolved(), TrainConfig(task="reverse", sparsity=0.0, classifier_step=0.0).resolved()
+    assert spec.short_model and all(getattr(own, key) == value for key, value in spec.short_model.items())
+    assert (own.layers, own.attention) != (paper.layers, paper.attention)
+    assert (paper.layers, paper.heads_cat, paper.heads_num, paper.mlps_cat, paper.mlps_num, paper.attention, paper.epochs) == (
+        spec.layers, spec.heads_cat, spec.heads_num, spec.mlps_cat, spec.mlps_num, spec.attention, spec.epochs)
+    # a size given is the paper's model at that size; gates are the paper's model with gates
+    assert TrainConfig(task="reverse", layers=4).resolved().heads_cat == spec.heads_cat
+    assert TrainConfig(task="reverse", sparsity=0.05).resolved().layers == spec.layers
+    # other settings keep the task's own model
+    assert TrainConfig(task="reverse", epochs=9, seed=3).resolved().layers == own.layers
+    known = {f.name for f in fields(TrainConfig)}
+    assert all(set(task.model.short_model) <= known for task in TASKS.values())
+
+
 def test_cli_tasks_lists_every_task_with_its_epoch_budget(capsys):
     from transformer_programs.tasks import TASKS
 
@@ -221,11 +241,15 @@ def test_cli_tasks_lists_every_task_with_its_epoch_budget(capsys):
     for name, spec in TASKS.items():
         row = next(line for line in listing.splitlines() if line.split()[0] == name)
         gated = spec.model.sparsity and spec.model.gated_epochs
-        assert int(row.split()[4]) == ((spec.model.gated_epochs if gated else spec.model.epochs) or 250)
+        own = spec.model.short_model.get("epochs")
+        assert int(row.split()[4]) == (own or (spec.model.gated_epochs if gated else spec.model.epochs) or 250)
         assert float(row.split()[5]) == (spec.model.tau_start or 3.0)
         assert float(row.split()[6]) == (spec.model.tau_end or 0.01)
         assert (f", {spec.model.d_values} values" in row) == (spec.model.d_values is not None)
     assert "4L / 8+8 / 4+4, soft, 20 values" in next(line for line in listing.splitlines() if line.startswith("addition "))
+    own = TrainConfig(task="reverse").resolved()  # its own model, not the paper's
+    assert (f"{own.layers}L / {own.heads_cat}+{own.heads_num} / {own.mlps_cat}+{own.mlps_num}, {own.attention}"
+            in next(line for line in listing.splitlines() if line.startswith("reverse ")))
     sort = next(line for line in listing.splitlines() if line.startswith("sort "))
     assert "gates 0.3 above 8 parts, classifier step 0.25" in sort
     trec = next(line for line in listing.splitlines() if line.startswith("trec "))

@@ -22,14 +22,14 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     from .config import TrainConfig
     from .tasks import NLP_TASKS, TASKS
 
-    def row(name: str, task, arch_tail: str, description: str) -> str:
-        m = task.model
+    def row(name: str, task, description: str, embeddings: str = "") -> str:
         config = TrainConfig(task=name).resolved()  # what `tprog train` would run
         values = f", {config.d_values} values" if config.d_values else ""
         target = f" above {config.target_parts} parts" if config.target_parts else ""
         gates = f", gates {config.sparsity:g}{target}" if config.sparsity else ""
         step = f", classifier step {config.classifier_step:g}" if config.classifier_step else ""
-        arch = f"{m.layers}L / {m.heads_cat}+{m.heads_num} / {m.mlps_cat}+{m.mlps_num}, {arch_tail}{values}{gates}{step}"
+        arch = (f"{config.layers}L / {config.heads_cat}+{config.heads_num} / {config.mlps_cat}+{config.mlps_num}, "
+                f"{config.attention}{embeddings}{values}{gates}{step}")
         span = f"{task.min_len}-{task.max_len}"
         return (f"{name:<15} {config.vocab_size:>5} {span:>8} {str(task.causal):>6} {config.epochs:>6} "
                 f"{config.tau_start:>9g} {config.tau_end:>7g}  {arch:<46} {description}")
@@ -37,11 +37,11 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     header = "model (L / heads cat+num / mlps cat+num)"
     print(f"{'task':<15} {'vocab':>5} {'lengths':>8} {'causal':>6} {'epochs':>6} {'tau start':>9} {'tau end':>7}  {header:<46} description")
     for name, spec in TASKS.items():
-        print(row(name, spec, spec.model.attention, spec.description))
+        print(row(name, spec, spec.description))
     print("\nword tasks (words kept, words per text; data from --data-dir, an installed package or the HF hub):")
     for name, task in NLP_TASKS.items():
         described = f"{task.description}; --data-dir holds {task.files}"
-        print(row(name, task, f"{task.model.attention}, {task.model.n_embed_vars} embeddings", described))
+        print(row(name, task, described, f", {task.model.n_embed_vars} embeddings"))
     return 0
 
 
