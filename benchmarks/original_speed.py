@@ -59,7 +59,8 @@ print(json.dumps([b - a for a, b in zip(stamps, stamps[1:])]))
 
 
 def original_flags(task: str, epochs: int, out_dir: str) -> list[str]:
-    """The original's run.py flags for a task: the paper's scripts, with this project's architecture."""
+    """The original's run.py flags for a task: the paper's scripts, with the paper's architecture as
+    this project sizes it (the protocol's training, not a task's own smaller model)."""
     config = TrainConfig(task=task, **PAPER_TRAINING).resolved()  # the model this project's side times
     length = 16 if task.startswith("dyck") else 8
     flags = {"dataset": task, "vocab_size": 8, "dataset_size": 20000, "min_length": length if length == 16 else 1,

@@ -112,7 +112,7 @@ def arm_name(task: str, settings: dict) -> str:
     epochs = f"-e{config.epochs}" if config.epochs != paper.epochs else ""
     tau = f"-ts{config.tau_start:g}" if config.tau_start != paper.tau_start else ""
     size = (f"-l{config.layers}h{config.heads_cat}+{config.heads_num}m{config.mlps_cat}+{config.mlps_num}"
-            if differing(asdict(config), paper, ARCH_FIELDS) else "")
+            if any(getattr(config, name) != getattr(paper, name) for name in ARCH_FIELDS) else "")
     attention = f"-{config.attention}" if config.attention != paper.attention else ""
     return f"sp{config.sparsity:g}-cs{config.classifier_step:g}{target}{epochs}{tau}{size}{attention}"
 
@@ -179,9 +179,10 @@ def flags(task: str, config: dict) -> str:
     give the task by default."""
     implied = TrainConfig(task=task, sparsity=config["sparsity"], classifier_step=config["classifier_step"]).resolved()
     written = [f"--sparsity {config['sparsity']:g}", f"--classifier-step {config['classifier_step']:g}"]
-    written += [f"--{name.replace('_', '-')} {config[name]:g}"
-                for name in differing(config, implied, ("target_parts", "epochs", "tau_start", *ARCH_FIELDS))]
-    written += [f"--attention {config['attention']}" for _ in differing(config, implied, ("attention",))]
+    named = ("target_parts", "epochs", "tau_start", *ARCH_FIELDS, "attention")
+    for name in differing(config, implied, named):
+        value = config[name]
+        written.append(f"--{name.replace('_', '-')} {value if isinstance(value, str) else format(value, 'g')}")
     return f"`{' '.join(written)}`"
 
 

@@ -79,8 +79,8 @@ class TrainConfig:
             task_defaults.update({key: standard[key] for key in ("layers", "dropout", *OPTIM_DEFAULTS[self.model])})
             task_defaults.update(heads_cat=standard["heads"], heads_num=0)
             values["extra"] = {"hidden": standard["hidden"], "mlp_hidden": standard["mlp_hidden"], **values["extra"]}
-        if self.model == "program" and self.sparsity is None and self.classifier_step is None and not any(
-                getattr(self, name) is not None for name in ARCH_FIELDS):
+        if self.model == "program" and self.sparsity is None and self.classifier_step is None and all(
+                getattr(self, name) is None for name in ARCH_FIELDS):  # the task's own model, where it has one
             values.update({key: value for key, value in spec.model.short_model.items() if values[key] is None})
         for key, default in {**OPTIM_DEFAULTS[self.model], **task_defaults}.items():
             values[key] = default if values[key] is None else values[key]
