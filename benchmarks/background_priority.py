@@ -55,7 +55,9 @@ def main() -> None:
     parser.add_argument("--work", type=int, default=30_000_000, help="loop steps timed in the foreground")
     args = parser.parse_args()
     if not AUTOGROUP.exists():
-        sys.exit("error: this kernel has no autogroups (/proc/self/autogroup); nice already orders every process")
+        print("error: this kernel has no autogroups (/proc/self/autogroup); nice already orders every process",
+              file=sys.stderr)
+        sys.exit(2)
     cores = os.cpu_count() or 1
     print(f"autogroups enabled: {Path('/proc/sys/kernel/sched_autogroup_enabled').read_text().strip()}; "
           f"cores: {cores}; {args.repeats} repeats, medians")
