@@ -197,8 +197,8 @@ def test_the_protocol_finds_the_committed_records_of_a_task_that_trains_otherwis
     soft attention; the protocol trains as the paper did (from 3, the paper's model), as every
     committed record of these tasks was trained: `tprog sweep` and `tprog lengthgen` build the
     same trials as before and find them in the ledger."""
-    own, paper = TASKS[task].model, TrainConfig(task=task, **PAPER_TRAINING).resolved()
-    assert TrainConfig(task=task).resolved() != paper and (own.tau_start or own.short_model)
+    spec, paper = TASKS[task].model, TrainConfig(task=task, **PAPER_TRAINING).resolved()
+    assert TrainConfig(task=task).resolved() != paper and (spec.tau_start or spec.short_model)
     assert paper.tau_start == TAU_START != TrainConfig(task="hist").resolved().tau_start
     ledger = Ledger(Path(__file__).resolve().parents[1] / "results")
     parser = cli.build_parser()
@@ -208,7 +208,7 @@ def test_the_protocol_finds_the_committed_records_of_a_task_that_trains_otherwis
     lengths = length_trials(train_config(lengthgen, task), [task], int_list(train_max, "--train-max", 1),
                             lengthgen.test_extra, lengthgen.seeds)
     assert {(t.config.layers, t.config.heads_cat, t.config.attention) for t in lengths} == {
-        (own.layers, own.heads_cat, own.attention)}  # the paper's model, not the task's own
+        (spec.layers, spec.heads_cat, spec.attention)}  # the paper's model, not the task's own
     trials += lengths
     assert len(trials) == 40 + 3 * len(train_max.split(",")) and {trial.config.tau_start for trial in trials} == {3.0}
     missing = [t.name for t in trials if ledger.find(t.experiment, task, t.name, t.config) is None]
