@@ -4,6 +4,7 @@ pruned the same way, per task and seed.
 
     python benchmarks/short_programs.py run sort hist --seeds 3 [--sparsity 0.03 --classifier-step 0.25 --target-parts K --epochs N]
         [--layers L --heads-cat H --heads-num H --mlps-cat M --mlps-num M --attention soft]   # the short arm's model
+        [--restarts K]   # the best of K initializations by validation
     python benchmarks/short_programs.py table [--readme README.md]   # the table, from the records
     python benchmarks/short_programs.py recount [--runs DIR]   # count the code and heads of older records' runs
 
@@ -25,7 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from transformer_programs import __version__, runio
-from transformer_programs.config import ARCH_FIELDS, TrainConfig
+from transformer_programs.config import ARCH_FIELDS, LATER_SETTINGS, TrainConfig
 from transformer_programs.experiments.ledger import PAPER_TRAINING as PAPER
 from transformer_programs.model.program_config import ATTENTION_KINDS, part_names, variable_layout
 from transformer_programs.program import templates
@@ -33,7 +34,7 @@ from transformer_programs.program.decompile import decompile_run
 from transformer_programs.program.line_count import code_lines
 from transformer_programs.prune import PruneConfig, prune
 from transformer_programs.runs import load_run
-from transformer_programs.train import train
+from transformer_programs.restarts import train_with_restarts
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "benchmarks" / "results" / "short_programs"
@@ -114,7 +115,8 @@ def arm_name(task: str, settings: dict) -> str:
     size = (f"-l{config.layers}h{config.heads_cat}+{config.heads_num}m{config.mlps_cat}+{config.mlps_num}"
             if any(getattr(config, name) != getattr(paper, name) for name in ARCH_FIELDS) else "")
     attention = f"-{config.attention}" if config.attention != paper.attention else ""
-    return f"sp{config.sparsity:g}-cs{config.classifier_step:g}{target}{epochs}{tau}{size}{attention}"
+    restarts = f"-r{config.restarts}" if config.restarts > 1 else ""
+    return f"sp{config.sparsity:g}-cs{config.classifier_step:g}{target}{epochs}{tau}{size}{attention}{restarts}"
 
 
 def arm_dirs(runs: Path, task: str, seed: int, arm: str) -> tuple[Path, Path]:
@@ -129,7 +131,7 @@ def run_arm(task: str, seed: int, settings: dict, runs: Path) -> dict:
     config = TrainConfig(task=task, seed=seed, **settings).resolved()
     started = time.perf_counter()
     if not (trained / "verification.json").is_file():
-        train(config, trained, resume=(trained / "config.json").is_file(), quiet=True)
+        train_with_restarts(config, trained, resume=(trained / "config.json").is_file(), quiet=True)
         decompile_run(trained, quiet=True)
     if not (pruned / "verification.json").is_file():
         prune(trained, pruned, PruneConfig(), finish=lambda directory: decompile_run(directory, quiet=True))
@@ -179,8 +181,8 @@ def flags(task: str, config: dict) -> str:
     give the task by default."""
     implied = TrainConfig(task=task, sparsity=config["sparsity"], classifier_step=config["classifier_step"]).resolved()
     written = [f"--sparsity {config['sparsity']:g}", f"--classifier-step {config['classifier_step']:g}"]
-    named = ("target_parts", "epochs", "tau_start", *ARCH_FIELDS, "attention")
-    for name in differing(config, implied, named):
+    named = ("target_parts", "epochs", "tau_start", *ARCH_FIELDS, "attention", "restarts")
+    for name in differing({**LATER_SETTINGS, **config}, implied, named):
         value = config[name]
         written.append(f"--{name.replace('_', '-')} {value if isinstance(value, str) else format(value, 'g')}")
     return f"`{' '.join(written)}`"
@@ -231,8 +233,8 @@ def training_cell(record: dict) -> str:
     """How the arm trained: "defaults" where its settings are what `tprog train TASK` uses, else
     its flags, marked where they are the paper's training (most_freq's default classifier
     trains on a step, so its paper arm is not its defaults)."""
-    default, config = TrainConfig(task=record["task"]).resolved(), record["config"]
-    if not differing(config, default, (*PAPER, "target_parts", "epochs", *ARCH_FIELDS, "attention")):
+    default, config = TrainConfig(task=record["task"]).resolved(), {**LATER_SETTINGS, **record["config"]}
+    if not differing(config, default, (*PAPER, "target_parts", "epochs", *ARCH_FIELDS, "attention", "restarts")):
         return "defaults"
     written = flags(record["task"], config)
     return f"{written} (the paper's)" if record["arm"] == "paper" else written
@@ -303,7 +305,7 @@ def short_settings(args: argparse.Namespace) -> dict:
     """The short arm's training settings from `run`'s flags: its gates and step, and the target,
     epochs, initial temperature, model size and attention where they are given (else the task's)."""
     short = {"sparsity": args.sparsity, "classifier_step": args.classifier_step}
-    optional = ("target_parts", "epochs", "tau_start", *ARCH_FIELDS, "attention")
+    optional = ("target_parts", "epochs", "tau_start", *ARCH_FIELDS, "attention", "restarts")
     return short | {name: getattr(args, name) for name in optional if getattr(args, name) is not None}
 
 
@@ -322,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ARCH_FIELDS:
         run_parser.add_argument(f"--{name.replace('_', '-')}", type=int, help="the short arm's model size, per layer (default: the task's)")
     run_parser.add_argument("--attention", choices=ATTENTION_KINDS, help="the short arm's relaxed attention (default: the task's)")
+    run_parser.add_argument("--restarts", type=int, help="the short arm's initializations, the best by validation kept (default: the task's)")
     run_parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "short_programs")
     recount_parser = commands.add_parser("recount", help="add the counts of code and heads to the records, from their runs")
     recount_parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "short_programs")

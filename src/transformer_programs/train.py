@@ -316,7 +316,7 @@ def _start_state(config: TrainConfig, arch: dict, record: dict, out: Path, resum
                  vectors: np.ndarray | None) -> dict:
     """Fresh model (its word embeddings started from `vectors`, where given), optimizer and RNG,
     or those of the last finished epoch when resuming."""
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.init_seed())
     model = build_model(config.model, arch)
     if vectors is not None:
         if isinstance(model, TransformerProgram) and model.embed is not None:
@@ -324,7 +324,7 @@ def _start_state(config: TrainConfig, arch: dict, record: dict, out: Path, resum
         elif isinstance(model, StandardTransformer):
             model.initialise_tokens(torch.from_numpy(vectors))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)  # one kernel per step, not ~8 ops per tensor
-    generator = torch.Generator().manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.init_seed())
     checkpoint = out / "checkpoint.safetensors"
     metrics: list[dict] = []
     best = None

@@ -51,13 +51,13 @@ def one_line(error: BaseException) -> str:
 
 def run_trial(params: dict, trials: dict[str, tuple[TrainConfig, str]]) -> dict:
     """Ray Tune function trainable: train one trial into its directory, resuming what is there."""
-    from ..train import train
+    from ..restarts import train_with_restarts
 
     torch.set_num_threads(1)  # one trial per core: intra-op threads would only fight each other
     config, run_dir = trials[params["trial"]]
     started = time.perf_counter()
     try:
-        results = train(config, Path(run_dir), resume=True, quiet=True)
+        results = train_with_restarts(config, Path(run_dir), resume=True, quiet=True)
     except Exception as err:  # recorded in the table as a failed trial; the others go on
         runio.atomic_write_text(Path(run_dir) / "error.txt", traceback.format_exc())
         return {"status": "failed", "error": one_line(err), "seconds": time.perf_counter() - started}

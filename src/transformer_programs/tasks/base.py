@@ -42,6 +42,7 @@ class ModelDefaults:
     target_parts: int = 0  # with gates: the open parts the penalty leaves alone (0: it counts every part)
     gated_epochs: int | None = None  # with gates, the budget in place of `epochs`: noisy gates need more steps
     gated_vocab_size: int | None = None  # word tasks with gates: the words kept, in place of the task's vocabulary
+    gated_restarts: int = 1  # with gates: initializations tried, the best by validation kept (restarts.py)
     # `tprog train TASK`'s own model where it is not the paper's (size, attention, epochs: TrainConfig
     # fields), measured to give shorter programs; used only when neither the training (sparsity,
     # classifier step) nor the size is given, so the paper's training keeps the paper's model
