@@ -57,8 +57,8 @@ def print_results(results: dict, out: Path) -> None:
         kept = f"; kept epoch {results['selected_epoch']} of {results['epochs']}{stopped} (best validation)"
     print(f"{out}: accuracy " + ", ".join(parts) + f"; {exact}{timing}{kept}")
     if "restarts" in results:
-        scores = ", ".join(f"{row['val']:.4f}" for row in results["restarts"])
-        print(f"kept initialization {results['kept_init']} of {len(results['restarts'])} by validation ({scores})")
+        scores = ", ".join(f"{row['init']}: {row['val']:.4f}" for row in results["restarts"])
+        print(f"kept initialization {results['kept_init']}, the best by validation ({scores})")
     for note in results.get("notes", []):
         print(f"note: {note}")
 

@@ -42,7 +42,7 @@ def train_with_restarts(config: TrainConfig, out: Path, resume: bool = False, qu
         tried = []
         for init in range(config.restarts):
             if not quiet:
-                print(f"initialization {init + 1} of {config.restarts}", flush=True)
+                print(f"initialization {init} ({init + 1} of {config.restarts})", flush=True)
             # resume=True: a new directory starts, an unfinished one resumes, a finished one is
             # only evaluated again (and refused if its settings differ from these)
             results = train(replace(config, init=init), candidate_dir(out, init), resume=True, quiet=quiet,
