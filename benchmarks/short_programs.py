@@ -176,13 +176,13 @@ def differing(config: dict, reference: TrainConfig, names: tuple[str, ...]) -> l
 
 
 def flags(task: str, config: dict) -> str:
-    """An arm's training settings, as flags: its gates and step, and its target number of parts,
-    epochs, initial temperature, model size and attention where they are not what those two flags
-    give the task by default."""
+    """An arm's training settings (a record's config, LATER_SETTINGS filled in), as flags: its
+    gates and step, and its target number of parts, epochs, initial temperature, model size,
+    attention and restarts where they are not what those two flags give the task by default."""
     implied = TrainConfig(task=task, sparsity=config["sparsity"], classifier_step=config["classifier_step"]).resolved()
     written = [f"--sparsity {config['sparsity']:g}", f"--classifier-step {config['classifier_step']:g}"]
     named = ("target_parts", "epochs", "tau_start", *ARCH_FIELDS, "attention", "restarts")
-    for name in differing({**LATER_SETTINGS, **config}, implied, named):
+    for name in differing(config, implied, named):
         value = config[name]
         written.append(f"--{name.replace('_', '-')} {value if isinstance(value, str) else format(value, 'g')}")
     return f"`{' '.join(written)}`"
