@@ -1,6 +1,7 @@
 """The trainer and the `tprog` command: training, run directories, resume and bad input."""
 
 import csv
+from dataclasses import asdict
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from safetensors.torch import load_file
 from transformer_programs import runio
 from transformer_programs import train as train_module
 from transformer_programs.cli import main
-from transformer_programs.config import TrainConfig, task_spec
+from transformer_programs.config import LATER_SETTINGS, TrainConfig, task_spec
 from transformer_programs.data import build_dataset
 from transformer_programs.model import ProgramConfig, TransformerProgram
 from transformer_programs.runs import load_run, model_config
@@ -401,3 +402,14 @@ def test_a_run_saved_before_a_setting_existed_resumes(tmp_path):
         del saved["train"][name]  # as an older version wrote it
     (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
     assert train(config, tmp_path / "run", resume=True, quiet=True)["epochs"] == 2  # the same run: it resumes
+
+
+def test_a_run_saved_before_gates_existed_loads_without_the_tasks_gates():
+    """sort's default training has gates; a run saved before they were a setting had none, and
+    reads back so, not as the task's default."""
+    saved = {key: value for key, value in asdict(TrainConfig(task="sort").resolved()).items()
+             if key not in LATER_SETTINGS}
+    saved["train_lengths"] = list(saved["train_lengths"])
+    loaded = TrainConfig.from_dict(saved).resolved()
+    assert (loaded.sparsity, loaded.classifier_step, loaded.target_parts, loaded.restarts) == (0.0, 0.0, 0, 1)
+    assert TrainConfig(task="sort").resolved().sparsity > 0  # what a missing value would have become

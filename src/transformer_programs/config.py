@@ -160,7 +160,8 @@ class TrainConfig:
         check_fields(cls, values, "train")
         values.setdefault("dropout", 0.0)  # runs saved before dropout was a setting had none
         values.setdefault("reverse_sum", False)  # a saved run without it wrote its sum most significant first
-        values.setdefault("restarts", 1)  # a saved run without it was its seed's only one
+        for name, value in LATER_SETTINGS.items():  # a saved run without one had its value then
+            values.setdefault(name, value)
         return cls(**values)
 
     def init_seed(self) -> int:
