@@ -79,7 +79,8 @@ def unseen_summary(rows_by_key: dict, what: str = "labels") -> str:
 
 def main(paths: list[str]) -> None:
     if not paths:
-        sys.exit("usage: python benchmarks/length_reading.py RUN_DIR ...")
+        print("usage: python benchmarks/length_reading.py RUN_DIR ... (one or more lengthgen runs)", file=sys.stderr)
+        sys.exit(2)
     for path in paths:
         result = reading(Run(path))
         print(f"{path}: test mistakes by part {result['parts'] or 'none'}; {unseen_summary(result['by_label'])}; "

@@ -24,6 +24,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import NoReturn
 
 from transformer_programs import __version__, runio
 from transformer_programs.config import ARCH_FIELDS, LATER_SETTINGS, TrainConfig
@@ -99,6 +100,12 @@ def summary(run_dir: Path) -> dict:
         "proof": verification["programs"]["program"]["proof"]["scope"],
         "classifier": classifier_form(run_dir / "program.py"),
     }
+
+
+def fail(message: str) -> NoReturn:
+    """End the benchmark on a user's error: one line on stderr, exit status 2."""
+    print(f"short_programs: error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def arm_name(task: str, settings: dict) -> str:
@@ -281,8 +288,8 @@ def recount(runs: Path) -> None:
         for stage, directory in directories.items():
             recounted = summary(directory)
             if recounted["lines"] != record[stage]["lines"]:
-                sys.exit(f"error: {directory}/program.py has {recounted['lines']} lines where the record of "
-                         f"{task} seed {seed} {arm} says {record[stage]['lines']}: not the run it records")
+                fail(f"{directory}/program.py has {recounted['lines']} lines where the record of "
+                     f"{task} seed {seed} {arm} says {record[stage]['lines']}: not the run it records")
             record[stage].update(code_lines=recounted["code_lines"], heads=recounted["heads"])
         runio.write_json(record_path(task, seed, arm), record)
         print(f"{task} seed {seed} {arm}, pruned: {record['pruned']['code_lines']} lines of code, "
@@ -295,7 +302,7 @@ def write_readme(readme: Path, text: str) -> None:
     """Replace the table between its markers in `readme` (exit 2 where the markers are missing)."""
     current = readme.read_text()
     if TABLE_START not in current or TABLE_END not in current:
-        sys.exit(f"error: {readme} has no short programs table markers ({TABLE_START} ... {TABLE_END})")
+        fail(f"{readme} has no short programs table markers ({TABLE_START} ... {TABLE_END})")
     head, rest = current.split(TABLE_START, 1)
     tail = rest.split(TABLE_END, 1)[1]
     runio.atomic_write_text(readme, f"{head}{TABLE_START}\n{text}\n{TABLE_END}{tail}")

@@ -37,3 +37,10 @@ def test_a_reading_accounts_for_every_test_position(tmp_path: Path) -> None:
     assert sum(row[0] for row in by_length["test"].values()) == right
     assert sum(row[1] for row in by_length["test"].values()) == positions
     assert sum(row[1] for row in by_length["train"].values()) == results["train"]["tokens"]
+
+
+def test_no_run_given_is_a_usage_error(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        load_benchmark("length_reading").main([])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and err.startswith("usage:")

@@ -184,7 +184,8 @@ def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
             run_tokens(program, bad)
     done = subprocess.run([sys.executable, "-I", "-S", str(path), "<s>", "zz"], cwd=tmp_path, capture_output=True,
                           encoding="utf-8", timeout=60)
-    assert done.returncode != 0 and "unknown token 'zz'" in done.stderr
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("error: unknown token 'zz'") and done.stderr.count("\n") == 1
 
 
 def test_json_round_trip_is_exact() -> None:

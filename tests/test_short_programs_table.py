@@ -88,7 +88,8 @@ def test_the_bar_is_met_by_lines_of_code_within_half_a_point(pruned: dict, drop:
     assert benchmark().verdict(pruned, drop, 32) == expected
 
 
-def test_recount_adds_lines_of_code_from_the_runs_and_refuses_a_run_of_another_length(tmp_path: Path, monkeypatch) -> None:
+def test_recount_adds_lines_of_code_from_the_runs_and_refuses_a_run_of_another_length(tmp_path: Path, monkeypatch,
+                                                                                       capsys) -> None:
     module = benchmark()
     records, runs = tmp_path / "records", tmp_path / "runs"
     monkeypatch.setattr(module, "RECORDS", records)
@@ -106,8 +107,20 @@ def test_recount_adds_lines_of_code_from_the_runs_and_refuses_a_run_of_another_l
     assert recounted["trained"]["heads"] == recounted["pruned"]["heads"] == 1
     module.runio.write_json(module.record_path("hist", 0, "paper"), record)
     monkeypatch.setattr(module, "summary", lambda directory: {"lines": 50, "code_lines": 23, "heads": 1})
-    with pytest.raises(SystemExit, match="not the run it records"):
+    with pytest.raises(SystemExit) as exit_info:
         module.recount(runs)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "not the run it records" in err
+
+
+def test_table_refuses_a_readme_without_its_markers(tmp_path: Path, capsys) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# a README with no table markers\n")
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark().main(["table", "--readme", str(readme)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "no short programs table markers" in err
+    assert readme.read_text() == "# a README with no table markers\n"
 
 
 @pytest.mark.parametrize("task, arm, settings, expected", [

@@ -334,7 +334,8 @@ def _source(program: Program, model_sha256: str | None, counts: bool) -> str:
     used = read | set(classifier_reads(program))
 
     space = program.input_space
-    domain = "" if space is None else f"It takes {space.describe()}, and raises ValueError on any other input. "
+    domain = "" if space is None else (f"It takes {space.describe()}, and raises ValueError on any other input "
+                                       "(from a shell: one error line, exit status 2). ")
     about = "\n".join(wrapped_words(docstring_text(ABOUT.format(bos=repr(BOS), domain=domain))))
     imports = "import re\n" if program.replace_numbers else ""
     imports += "import struct\n" if "def f32(" in "\n".join(classifier_lines) else ""

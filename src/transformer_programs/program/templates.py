@@ -138,8 +138,9 @@ MAIN = '''
 if __name__ == "__main__":
     try:
         print(" ".join(run(sys.argv[1:])))
-    except ValueError as error:
-        sys.exit(f"error: {error}")
+    except ValueError as error:  # bad input: one line on stderr, exit status 2 (a usage error)
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
 '''
 
 CHECK_ANY = [
