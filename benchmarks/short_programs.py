@@ -238,8 +238,8 @@ def load_records() -> dict[tuple[str, int, str], dict]:
 
 def training_cell(record: dict) -> str:
     """How the arm trained: "defaults" where its settings are what `tprog train TASK` uses, else
-    its flags, marked where they are the paper's training (most_freq's default classifier
-    trains on a step, so its paper arm is not its defaults)."""
+    its flags, marked where they are the paper's training (where a task's defaults train with
+    gates or a classifier step, its paper arm is not its defaults)."""
     default, config = TrainConfig(task=record["task"]).resolved(), {**LATER_SETTINGS, **record["config"]}
     if not differing(config, default, (*PAPER, "target_parts", "epochs", *ARCH_FIELDS, "attention", "restarts")):
         return "defaults"

@@ -127,10 +127,15 @@ def test_table_refuses_a_readme_without_its_markers(tmp_path: Path, capsys) -> N
     ("hist", "paper", {"sparsity": 0.0, "classifier_step": 0.0}, "defaults"),
     ("hist", "sp0.03-cs0.25", {"sparsity": 0.03, "classifier_step": 0.25},
      "`--sparsity 0.03 --classifier-step 0.25`"),
-    # most_freq's classifier trains on a step of 1/4 by default: its paper arm is not its defaults
+    # most_freq trains with gates, a step of 1/4 and the best of three starts by default: its paper
+    # arm is not its defaults, and neither is an arm of one start
     ("most_freq", "paper", {"sparsity": 0.0, "classifier_step": 0.0},
      "`--sparsity 0 --classifier-step 0` (the paper's)"),
-    ("most_freq", "sp0-cs0.25", {"sparsity": 0.0, "classifier_step": 0.25}, "defaults"),
+    ("most_freq", "sp0.03-cs0.25-e300-r3", {"sparsity": 0.03, "classifier_step": 0.25, "epochs": 300, "restarts": 3},
+     "defaults"),
+    ("most_freq", "sp0.03-cs0.25-e300", {"sparsity": 0.03, "classifier_step": 0.25, "epochs": 300},
+     "`--sparsity 0.03 --classifier-step 0.25 --restarts 1`"),  # a record made before restarts: one start
+    ("most_freq", "sp0-cs0.25", {"sparsity": 0.0, "classifier_step": 0.25}, "`--sparsity 0 --classifier-step 0.25`"),
     # an arm that trains longer than the task's budget says so
     ("reverse", "sp0.03-cs0.25-e140", {"sparsity": 0.03, "classifier_step": 0.25, "epochs": 140},
      "`--sparsity 0.03 --classifier-step 0.25 --epochs 140`"),
@@ -166,6 +171,9 @@ def test_an_arm_that_sets_its_epochs_or_a_target_of_parts_is_another_arm() -> No
     assert module.arm_name("reverse", {"sparsity": 0.03, "classifier_step": 0.25, "epochs": 140}) == "sp0.03-cs0.25-e140"
     assert module.arm_name("reverse", {"sparsity": 0.3, "classifier_step": 0.25, "target_parts": 8}) == "sp0.3-cs0.25-t8"
     assert module.arm_name("sort", {"sparsity": 0.1, "classifier_step": 0.25}) == "sp0.1-cs0.25-t8-e300"
+    # most_freq's gates bring 300 epochs and three starts; one start is another arm
+    assert module.arm_name("most_freq", {"sparsity": 0.03, "classifier_step": 0.25}) == "sp0.03-cs0.25-e300-r3"
+    assert module.arm_name("most_freq", {"sparsity": 0.03, "classifier_step": 0.25, "restarts": 1}) == "sp0.03-cs0.25-e300"
 
 
 def test_the_run_flags_set_the_short_arms_target_epochs_and_initial_temperature() -> None:

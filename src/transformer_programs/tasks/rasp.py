@@ -223,7 +223,8 @@ MOST_FREQ = _content_task(
     most_freq_labels,
     _most_freq_labels,
     eos=False,
-    model=ModelDefaults(layers=3, heads_cat=4, heads_num=4, mlps_cat=2, mlps_num=2, epochs=250, classifier_step=0.25),
+    model=ModelDefaults(layers=3, heads_cat=4, heads_num=4, mlps_cat=2, mlps_num=2, epochs=250,
+                        sparsity=0.03, classifier_step=0.25, gated_epochs=300, gated_restarts=3),
 )
 
 
