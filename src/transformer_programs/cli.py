@@ -112,7 +112,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                   threads=args.threads)
     print_results(results, out)
     if args.program:
-        return decompile_and_report(out, None, args.quiet)
+        return decompile_and_report(out, None, args.quiet, threads=args.threads)
     return 0
 
 
@@ -131,13 +131,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def decompile_and_report(run_dir: Path, out: Path | None, quiet: bool = False, final_dir: Path | None = None) -> int:
-    """Decompile a run and print what was written; `final_dir`: where the run will lie once moved
-    into place (a pruned run is decompiled in a staging directory), for the paths printed."""
+def decompile_and_report(run_dir: Path, out: Path | None, quiet: bool = False, final_dir: Path | None = None,
+                         threads: int | None = None) -> int:
+    """Decompile a run on `threads` torch threads and print what was written; `final_dir`: where the
+    run will lie once moved into place (a pruned run is decompiled in a staging directory), for the
+    paths printed."""
     from .analysis.run_files import proof_line
     from .program.decompile import decompile_run
 
-    record = decompile_run(run_dir, out, quiet=quiet)
+    record = decompile_run(run_dir, out, quiet=quiet, threads=threads)
     for report in record["programs"].values():
         print(f"{report['path']}: {report['lines']} lines ({report['code_lines']} of code), {proof_line(record, report)}")
     if record["disagreements"]:
@@ -155,7 +157,8 @@ def decompile_and_report(run_dir: Path, out: Path | None, quiet: bool = False, f
 
 
 def cmd_decompile(args: argparse.Namespace) -> int:
-    return decompile_and_report(Path(args.run_dir), Path(args.out) if args.out else None, args.quiet)
+    return decompile_and_report(Path(args.run_dir), Path(args.out) if args.out else None, args.quiet,
+                                threads=args.threads)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -177,7 +180,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     def report_and_decompile(staged: Path) -> None:
         """Say what pruning kept, then decompile the pruned run before it is moved into place."""
         print(f"{out}: {pruning_line(runio.read_json(staged / 'results.json'))}")
-        status.append(decompile_and_report(staged, None, args.quiet, final_dir=out))
+        status.append(decompile_and_report(staged, None, args.quiet, final_dir=out, threads=args.threads))
 
     prune(Path(args.run_dir), out, config, quiet=args.quiet, finish=report_and_decompile, threads=args.threads)
     if status[0] == 0:
@@ -236,7 +239,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def add_threads_argument(parser: argparse.ArgumentParser) -> None:
-    """--threads: torch threads for the training of one run."""
+    """--threads: torch threads for one run's training, pruning or proof."""
     parser.add_argument("--threads", type=int, help="torch threads (default: OMP_NUM_THREADS if set, else 1: a "
                         "second thread saves at most a quarter on an idle machine and costs 3-5x beside any other load)")
 
@@ -278,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--out", help="program file (default: RUN_DIR/program.py)")
     p.add_argument("--quiet", action="store_true", help="no progress")
+    add_threads_argument(p)
     p.set_defaults(func=cmd_decompile)
 
     p = sub.add_parser("prune", help="remove parts of a trained run, into a new run with a shorter program")

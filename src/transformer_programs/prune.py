@@ -39,7 +39,8 @@ from .program.ir import live_variables
 from .progress import Progress
 from .data import Dataset
 from .runs import LoadedRun, load_run
-from .train import batch_loss, denormals_flushed, evaluate_split, temperature, thread_count, torch_threads
+from .threads import thread_count, torch_threads
+from .train import batch_loss, denormals_flushed, evaluate_split, temperature
 
 @dataclass
 class PruneConfig:
@@ -210,7 +211,7 @@ def staging_dir(out: Path) -> Path:
 def prune(run_dir: Path, out: Path, config: PruneConfig, quiet: bool = True,
           finish: Callable[[Path], object] | None = None, threads: int | None = None) -> dict:
     """Prune the run in `run_dir` into a new run directory `out` (fine-tuning on `threads` torch
-    threads, see train.thread_count); return (and write) its results.
+    threads, see threads.thread_count); return (and write) its results.
 
     The run is built in a hidden sibling directory and renamed to `out` only once complete (after
     `finish(directory)`, which the CLI uses to decompile it), so an interrupted prune leaves no

@@ -24,6 +24,7 @@ from .model.program_model import TransformerProgram
 from .model.standard import StandardTransformer
 from .progress import Progress
 from .runs import model_config
+from .threads import thread_count, torch_threads
 from .vocab import Vocab
 
 
@@ -191,29 +192,6 @@ def _settings(record: dict) -> dict:
     if isinstance(settings.get("train"), dict):
         settings["train"] = {**LATER_SETTINGS, **settings["train"]}
     return settings
-
-
-def thread_count(threads: int | None = None) -> int:
-    """The torch threads a run trains on: `threads`, else OMP_NUM_THREADS where it is set, else 1.
-    One, because idle torch threads spin-wait: beside any other busy process a 2-thread epoch ran
-    5x slower, while alone a second thread saved 0-26% on these small models
-    (benchmarks/threads_under_load.py)."""
-    if threads is None:
-        threads = int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS", "").isdigit() else 1
-    if threads < 1:
-        raise ValueError(f"--threads must be at least 1, got {threads}")
-    return threads
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """torch's intra-op threads set to `threads` inside the block, restored after."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def train(config: TrainConfig, out: Path, resume: bool = False, quiet: bool = False, threads: int | None = None) -> dict:

@@ -20,6 +20,7 @@ import numpy as np
 from .. import runio
 from ..model.program_model import TransformerProgram
 from ..runs import LoadedRun, load_run, model_digest
+from ..threads import thread_count, torch_threads
 from .codegen import generate
 from .extract import extract
 from .interpret import run_tokens
@@ -119,16 +120,23 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000, quiet: bool = False) -> dict:
+def decompile_run(run_dir: Path, out: Path | None = None, n_random: int = 2000, quiet: bool = False,
+                  threads: int | None = None) -> dict:
     """Write a run's simplified and full programs, each verified against its model, and
-    RUN_DIR/verification.json; return that record.
+    RUN_DIR/verification.json; return that record. The model runs on `threads` torch threads
+    (threads.thread_count: one unless asked).
 
     A program is moved into place only when its verification finds no disagreement. Otherwise
     nothing is replaced, the record (with the smallest input that shows the disagreement) goes
     to RUN_DIR/verification-failed.json, and its "disagreements" is above 0: callers (the CLI)
     must treat that as failure. Progress (simplifying, then checking) is shown unless `quiet`.
     """
-    run_dir = Path(run_dir)
+    with torch_threads(thread_count(threads)):
+        return _decompile_run(Path(run_dir), out, n_random, quiet)
+
+
+def _decompile_run(run_dir: Path, out: Path | None, n_random: int, quiet: bool) -> dict:
+    """decompile_run's work, on the threads it set."""
     run = load_run(run_dir)
     if not isinstance(run.model, TransformerProgram):
         raise ValueError(f"{run_dir} holds a {type(run.model).__name__}; only Transformer Programs decompile")
