@@ -50,6 +50,23 @@ def copy_run(tmp_path):
     return copy
 
 
+@pytest.fixture
+def proof_threads(monkeypatch) -> list[int]:
+    """The torch threads each proof of this test ran on, in order (decompile.prove, recorded)."""
+    import torch
+    from transformer_programs.program import decompile
+
+    seen: list[int] = []
+    prove = decompile.prove
+
+    def recording_prove(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return prove(*args, **kwargs)
+
+    monkeypatch.setattr(decompile, "prove", recording_prove)
+    return seen
+
+
 def one_line_error(capsys) -> str:
     """What a command printed to stderr, asserted to be one `tprog: error:` line and no traceback."""
     err = capsys.readouterr().err.strip()

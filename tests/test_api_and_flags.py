@@ -128,20 +128,11 @@ def test_training_runs_on_one_thread_unless_told_otherwise(tmp_path, capsys, mon
     assert "--threads must be at least 1" in one_line_error(capsys) and not (tmp_path / "zero").exists()
 
 
-def test_programs_are_proved_on_one_thread_unless_told_otherwise(tmp_path, monkeypatch):
+def test_programs_are_proved_on_one_thread_unless_told_otherwise(tmp_path, monkeypatch, proof_threads):
     """A proof on torch's default threads ran 7x slower beside one other busy process."""
     import torch
-    from transformer_programs.program import decompile
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    seen = []
-    prove = decompile.prove
-
-    def recording_prove(*args, **kwargs):
-        seen.append(torch.get_num_threads())
-        return prove(*args, **kwargs)
-
-    monkeypatch.setattr(decompile, "prove", recording_prove)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -149,7 +140,7 @@ def test_programs_are_proved_on_one_thread_unless_told_otherwise(tmp_path, monke
         assert main(["train", "hist", "--epochs", "1", "--n-examples", "120", "--vocab-size", "3",
                      "--train-lengths", "1-4", "--quiet", "--program", "--out", run]) == 0
         assert main(["decompile", run, "--quiet", "--threads", "2"]) == 0
-        assert seen == [1, 1, 2, 2]  # each command proves two programs: program.py and program_full.py
+        assert proof_threads == [1, 1, 2, 2]  # each command proves two programs: program.py and program_full.py
         assert torch.get_num_threads() == 2  # the caller's setting is left as it was
     finally:
         torch.set_num_threads(before)

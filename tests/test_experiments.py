@@ -318,11 +318,12 @@ def test_an_experiment_writes_only_into_its_own_directory_and_ledger(command, tm
     assert a_file.read_text() == "x\n" and not (tmp_path / "new").exists()
 
 
-def test_train_with_seeds_keeps_the_best_by_validation_and_decompiles_it(ray_session, tmp_path, capsys):
+def test_train_with_seeds_keeps_the_best_by_validation_and_decompiles_it(ray_session, tmp_path, capsys, proof_threads):
     out = tmp_path / "seeds"
     args = ["train", "sort", "--seeds", "0-2", "--epochs", "2", "--n-examples", "120", "--vocab-size", "3",
-            "--train-lengths", "1-4", "--layers", "1", "--out", str(out), "--quiet", "--program"]
+            "--train-lengths", "1-4", "--layers", "1", "--out", str(out), "--quiet", "--program", "--threads", "2"]
     assert cli.main(args) == 0
+    assert proof_threads == [2, 2]  # the kept seed's program.py and program_full.py, proved on --threads
     printed = capsys.readouterr().out
     rows = read_csv(out / "seeds.csv")
     assert sorted(int(row["seed"]) for row in rows) == [0, 1, 2] and all(row["status"] == "ok" for row in rows)

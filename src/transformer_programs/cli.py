@@ -94,7 +94,7 @@ def cmd_train_seeds(args: argparse.Namespace) -> int:
         return 1
     print(f"kept by validation: {best}")
     failed = len(args.seeds) - sum(row["status"] == "ok" for row in rows)
-    status = decompile_and_report(best, None, args.quiet) if args.program else 0
+    status = decompile_and_report(best, None, args.quiet, threads=args.threads) if args.program else 0
     return 1 if failed else status
 
 
@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", type=seed_list, help="several seeds at once, e.g. 0-4 (one thread each, on Ray, "
                    "sharing the CPUs), each in OUT/trials/TASK-seedS; the best by validation is kept (and "
-                   "decompiled with --program)")
+                   "decompiled with --program, its proof on --threads)")
     p.add_argument("--out", help="run directory (default: runs/TASK-seedS, or runs/TASK-seeds with --seeds)")
     p.add_argument("--resume", action="store_true", help="continue a killed run from its last epoch")
     p.add_argument("--program", action="store_true", help="decompile and verify the program at the end")
