@@ -23,6 +23,15 @@ def test_the_readme_table_is_generated_from_the_records() -> None:
     block = readme.split(module.TABLE_START, 1)[1].split(module.TABLE_END, 1)[0]
     assert block.strip() == module.table().strip()
     assert block.count("\n| ") >= len(list(module.RECORDS.glob("*-paper.json")))  # a row per recorded seed
+    trainings = {row.split(" | ")[2] for row in block.strip().splitlines()[2:]}
+    assert all(training == "defaults" or training.endswith("(the paper's)") for training in trainings), trainings
+
+
+def test_the_table_of_every_arm_is_generated_and_has_a_row_per_record() -> None:
+    module = benchmark()
+    document = module.EVERY_ARM_DOC.read_text()
+    assert document == module.every_arm_document()
+    assert document.count("\n| ") - 1 == len(list(module.RECORDS.glob("*.json")))  # less the header
 
 
 def test_each_bar_is_a_fifth_of_the_papers_length_to_the_nearest_line() -> None:
