@@ -106,9 +106,14 @@ def test_cli_trace_circuit_and_errors(trained, copy_run, capsys):
     assert main(["trace", str(run_dir), "<s>", "1", "0", "</s>"]) == 0
     assert capsys.readouterr().out.splitlines()[1].split() == ["tokens", "<s>", "1", "0", "</s>"]
     assert main(["circuit", str(run_dir)]) == 0
-    assert "lost when ablated" in capsys.readouterr().out and (run_dir / "circuit.svg").is_file()
+    captured = capsys.readouterr()
+    assert "lost when ablated" in captured.out and (run_dir / "circuit.svg").is_file()
+    assert "parts named as in program_full.py" in captured.err
     assert main(["errors", str(run_dir), "--split", "val"]) == 0
-    assert "mistaken positions on val" in capsys.readouterr().out
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "mistaken positions on val" in header and "parts named as in program_full.py" in header
+    assert main(["errors", str(run_dir), "--split", "val", "--simplified"]) == 0
+    assert "parts named as in program.py (the simplified program)" in capsys.readouterr().out.splitlines()[0]
 
 
 def test_the_report_renders_in_headless_chromium_with_heatmaps_and_no_console_errors(trained, copy_run, tmp_path):
