@@ -194,6 +194,12 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return status[0]
 
 
+def program_named(simplified: bool) -> str:
+    """Which written program a command's part names come from: trace, circuit and errors read the
+    full program unless --simplified, and the two name their parts differently."""
+    return "program.py (the simplified program)" if simplified else "program_full.py (--simplified: program.py)"
+
+
 def cmd_trace(args: argparse.Namespace) -> int:
     from .api import load
 
@@ -209,7 +215,7 @@ def cmd_circuit(args: argparse.Namespace) -> int:
     graph = run.circuit(args.split, simplified=args.simplified)
     out = run.write_circuit(graph, args.out)
     print(json.dumps(graph.to_json(), indent=2) if args.json else graph.text())
-    print(f"graph written to {out}", file=sys.stderr)
+    print(f"graph written to {out}; parts named as in {program_named(args.simplified)}", file=sys.stderr)
     return 0
 
 
@@ -223,7 +229,8 @@ def cmd_errors(args: argparse.Namespace) -> int:
         print(json.dumps([group.to_json() for group in groups], indent=2))
         return 0
     total = sum(group.count for group in groups)
-    print(f"{total} mistaken positions on {args.split} in {len(groups)} groups (count, part, branch):")
+    print(f"{total} mistaken positions on {args.split} in {len(groups)} groups (count, part, branch), "
+          f"parts named as in {program_named(args.simplified)}:")
     for group in groups[: args.limit]:
         print(group.summary())
     if groups:
