@@ -18,8 +18,9 @@ from transformer_programs.runs import model_config
 
 @dataclass
 class Cell:
-    """Seed 0 of `tprog lengthgen TASK --train-max N`: its data, a fresh model, and one training batch."""
+    """Seed 0 of `tprog lengthgen TASK --train-max N`: its settings, data, a fresh model, and one training batch."""
 
+    config: TrainConfig
     data: Dataset
     model: TransformerProgram
     optimizer: torch.optim.Optimizer
@@ -40,7 +41,7 @@ def lengthgen_cell(task: str, n: int, generator: torch.Generator) -> Cell:
     model = TransformerProgram(ProgramConfig(**model_config(config, data)))
     inputs, labels = data.tensors["train"]
     index = torch.randperm(len(inputs), generator=generator)[: config.batch_size]
-    return Cell(data, model, torch.optim.Adam(model.parameters(), lr=config.lr), (inputs[index], labels[index]))
+    return Cell(config, data, model, torch.optim.Adam(model.parameters(), lr=config.lr), (inputs[index], labels[index]))
 
 
 def cell_arguments(description: str, default_cells: str) -> tuple[int, list[tuple[str, int]]]:

@@ -277,6 +277,20 @@ def test_tiny_length_generalization(ray_session, tmp_path, capsys):
     assert (image[..., :3] < 0.5).mean() > 0.01  # lines and text drawn, not a blank canvas
 
 
+def test_trials_train_on_the_threads_asked_and_the_ledger_says_so(ray_session, tmp_path, capsys):
+    """--threads 2: each trial trains on two torch threads and two Ray CPUs, and its ledger record
+    says so (its seconds depend on it); more threads than the cluster has CPUs is one line."""
+    ledger = tmp_path / "results"
+    common = ["lengthgen", "hist", "--train-max", "4", "--test-extra", "2", *TINY, "--ledger", str(ledger)]
+    code, stdout, err = tprog(capsys, *common, "--seeds", "2", "--out", str(tmp_path / "two"), "--threads", "2")
+    assert code == 0, (stdout, err)
+    assert [record["threads"] for record in Ledger(ledger).records("lengthgen")] == [2, 2]
+    code, _, err = tprog(capsys, *common, "--seeds", "3", "--out", str(tmp_path / "three"), "--threads", "3")
+    assert code == 2 and err.count("\n") == 1
+    assert "--threads 3 asks each trial for 3 CPUs and the Ray cluster has 2" in err
+    assert len(Ledger(ledger).records("lengthgen")) == 2  # the third seed was refused, not run
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -289,6 +303,7 @@ def test_tiny_length_generalization(ray_session, tmp_path, capsys):
         (["lengthgen", "hist", "--train-max", "0"], "--train-max values must be at least 1"),
         (["lengthgen", "hist", "--train-max", "2"], "too small for hist: lengths 1..2 give only 42"),
         (["lengthgen", "hist", "--seeds", "0"], "--seeds must be at least 1"),
+        (["lengthgen", "hist", "--threads", "0"], "--threads must be at least 1"),
         (["lengthgen", "hist", "--train-lengths", "1-4"], "use --train-max"),
     ],
 )

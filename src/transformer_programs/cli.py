@@ -247,8 +247,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def add_threads_argument(parser: argparse.ArgumentParser) -> None:
     """--threads: torch threads for one run's training, pruning or proof."""
-    parser.add_argument("--threads", type=int, help="torch threads (default: OMP_NUM_THREADS if set, else 1: a "
-                        "second thread saves at most a quarter on an idle machine and costs 3-5x beside any other load)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: OMP_NUM_THREADS if set, else 1: on an "
+                        "idle machine a second thread saves at most a quarter on the tasks' default models and about "
+                        "a third on the length protocol's largest, and beside any other load it costs 3-5x)")
 
 
 class OneLineParser(argparse.ArgumentParser):

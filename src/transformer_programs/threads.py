@@ -13,8 +13,9 @@ import torch
 def thread_count(threads: int | None = None) -> int:
     """The torch threads a command runs on: `threads`, else OMP_NUM_THREADS where it is set, else 1.
     One, because idle torch threads spin-wait: beside any other busy process a 2-thread epoch ran
-    5x slower, while alone a second thread saved 0-26% on these small models
-    (benchmarks/threads_under_load.py)."""
+    5x slower, while alone a second thread saved 0-26% on the tasks' default models
+    (benchmarks/threads_under_load.py) and 37% on the length protocol's at n = 40
+    (benchmarks/cell_threads.py)."""
     if threads is None:
         threads = int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS", "").isdigit() else 1
     if threads < 1:

@@ -25,7 +25,7 @@ EXPERIMENTS = ("grid", "extended", "lengthgen")
 PAPER_TRAINING = {"sparsity": 0.0, "classifier_step": 0.0, "tau_start": TAU_START}
 PAPER_GRID = {"layers": (2, 3), "heads": (4, 8), "mlps": (2, 4)}  # Friedman et al., appendix
 PAPER_EPOCHS = 250  # the paper's, every task; a task's own budget stands in where it reaches the same accuracy
-RESULT_FIELDS = ("val_accuracy", "test_accuracy", "train_accuracy", "epochs", "best_epoch", "seconds",
+RESULT_FIELDS = ("val_accuracy", "test_accuracy", "train_accuracy", "epochs", "best_epoch", "seconds", "threads",
                  "program_lines", "program_error", "model_sha256")  # what a trial reports, as recorded
 NOT_HASHED = ("data_dir", "embeddings")  # where the data lies on one machine, not what it is
 REQUIRED = {

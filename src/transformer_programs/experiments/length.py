@@ -141,13 +141,14 @@ def run_lengthgen(
     quiet: bool = False,
     max_trials: int | None = None,
     ledger: Ledger | None = None,
+    threads: int = 1,
 ) -> list[dict]:
     """Run (or resume) a length-generalization study into `out`: results.csv, summary.md and
     length_generalization.png; each finished trial into `ledger`, where a trial it holds is not
     run again."""
     out = Path(out)
     trials = length_trials(base, tasks, train_max, test_extra, seeds)
-    rows = run_trials(out, "lengthgen", trials, TABLE, address, quiet, max_trials, ledger)
+    rows = run_trials(out, "lengthgen", trials, TABLE, address, quiet, max_trials, ledger, threads)
     title = f"Length generalization ({base.model}): {', '.join(tasks)}, {seeds} seeds"
     runio.atomic_write_text(out / SUMMARY, length_markdown(rows, trials, title))
     plot_length(rows, out / PLOT, title)
@@ -178,6 +179,6 @@ def cmd_lengthgen(args: argparse.Namespace) -> int:
 
     def run() -> list[dict]:
         return run_lengthgen(base, tasks, train_max, args.test_extra, args.seeds, out, args.address, args.quiet,
-                             ledger=ledger_of(args))
+                             ledger=ledger_of(args), threads=args.threads)
 
     return run_command(run, len(tasks) * len(train_max) * args.seeds, out, SUMMARY)

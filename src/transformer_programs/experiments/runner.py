@@ -21,6 +21,7 @@ from .. import runio
 from ..arguments import add_train_arguments
 from ..config import LATER_SETTINGS, TrainConfig
 from ..progress import Progress
+from ..threads import thread_count
 from .ledger import PAPER_TRAINING, Ledger, make_record
 from .ray_session import ray_session
 
@@ -49,21 +50,22 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
 
 
-def run_trial(params: dict, trials: dict[str, tuple[TrainConfig, str]]) -> dict:
-    """Ray Tune function trainable: train one trial into its directory, resuming what is there."""
+def run_trial(params: dict, trials: dict[str, tuple[TrainConfig, str, int]]) -> dict:
+    """Ray Tune function trainable: train one trial into its directory, resuming what is there, on
+    the trial's torch threads (one unless --threads: Ray gives it as many CPUs)."""
     from ..restarts import train_with_restarts
 
-    torch.set_num_threads(1)  # one trial per core: intra-op threads would only fight each other
-    config, run_dir = trials[params["trial"]]
+    config, run_dir, threads = trials[params["trial"]]
+    torch.set_num_threads(threads)
     started = time.perf_counter()
     try:
-        results = train_with_restarts(config, Path(run_dir), resume=True, quiet=True)
+        results = train_with_restarts(config, Path(run_dir), resume=True, quiet=True, threads=threads)
     except Exception as err:  # recorded in the table as a failed trial; the others go on
         runio.atomic_write_text(Path(run_dir) / "error.txt", traceback.format_exc())
         return {"status": "failed", "error": one_line(err), "seconds": time.perf_counter() - started}
     metrics = {f"{split}_accuracy": results[split]["accuracy"] for split in ("train", "val", "test")}
     facts = _run_facts(Path(run_dir), results, config.model == "program")
-    return {"status": "ok", "error": "", "seconds": results["seconds"], **metrics, **facts}
+    return {"status": "ok", "error": "", "seconds": results["seconds"], "threads": results["threads"], **metrics, **facts}
 
 
 def _run_facts(run_dir: Path, results: dict, is_program: bool) -> dict:
@@ -218,11 +220,13 @@ def run_trials(
     quiet: bool = False,
     max_trials: int | None = None,
     ledger: Ledger | None = None,
+    threads: int = 1,
 ) -> list[dict]:
     """Run every trial not yet recorded as finished in OUT/`table` or in `ledger`; return the
     table's rows.
 
-    Each trial trains into OUT/trials/NAME (resuming a half-trained one) on one thread; rows are
+    Each trial trains into OUT/trials/NAME (resuming a half-trained one) on `threads` torch
+    threads, as many Ray CPUs (a trial started on one number resumes on another); rows are
     written, atomically, as trials finish, so a killed experiment rerun with the same command
     loses no finished trial. Failed trials are recorded with their error and tried again on the
     next run. Each finished trial also goes to `ledger`, and a trial the ledger holds is not run
@@ -230,6 +234,7 @@ def run_trials(
     to simulate a kill).
     """
     out = Path(out)
+    threads = thread_count(threads)  # refused before anything is written
     runio.check_output_dir(out, PLAN_FILE, f"experiment (no {PLAN_FILE})")
     out.mkdir(parents=True, exist_ok=True)
     check_plan(out, kind, trials)
@@ -238,7 +243,7 @@ def run_trials(
     recorder = _Recorder(out / table, trials, rows, quiet, len(trials) - len(pending), ledger)
     recorder.write()
     if pending:
-        _fit(out, pending, recorder, address)
+        _fit(out, pending, recorder, address, threads)
     recorder.bar.close()
     return [rows[t.name] for t in trials if t.name in rows]
 
@@ -259,17 +264,23 @@ def _with_absolute_paths(config: TrainConfig) -> TrainConfig:
     return replace(config, **paths)
 
 
-def _fit(out: Path, pending: list[Trial], recorder: _Recorder, address: str | None) -> None:
-    """Run `pending` as one Ray Tune experiment (see cpus_per_trial), recording as they finish."""
+def _fit(out: Path, pending: list[Trial], recorder: _Recorder, address: str | None, threads: int) -> None:
+    """Run `pending` as one Ray Tune experiment, each trial on `threads` CPUs (one: see
+    cpus_per_trial), recording as they finish."""
     import ray
     from ray import tune
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the new console output ignores verbose=0
     # Tune's warnings on Ctrl-C point to Tuner.restore; here rerunning the command resumes.
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
-    specs = {t.name: (_with_absolute_paths(t.config), str((out / "trials" / t.name).resolve())) for t in pending}
+    specs = {t.name: (_with_absolute_paths(t.config), str((out / "trials" / t.name).resolve()), threads)
+             for t in pending}
     with ray_session(address):
-        share = cpus_per_trial(len(pending), ray.cluster_resources().get("CPU", 1))
+        cpus = ray.cluster_resources().get("CPU", 1)
+        if threads > cpus:
+            raise ValueError(f"--threads {threads} asks each trial for {threads} CPUs and the Ray cluster has "
+                             f"{cpus:g}; lower --threads")
+        share = cpus_per_trial(len(pending), cpus) if threads == 1 else threads
         tuner = tune.Tuner(
             tune.with_resources(tune.with_parameters(run_trial, trials=specs), {"cpu": share}),
             param_space={"trial": tune.grid_search(list(specs))},
@@ -341,6 +352,10 @@ def add_experiment_arguments(parser, out_help: str) -> None:
                         help="results ledger: a record per finished trial is added here, and a trial it holds is "
                         "not run again (default: results)")
     parser.add_argument("--no-ledger", action="store_true", help="neither read nor add ledger records")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads per trial, each trial taking as many Ray CPUs (default 1: a trial per "
+                        "core). Only on an otherwise idle machine: 2 trains a length trial at n = 40 about 1.6x "
+                        "faster (benchmarks/cell_threads.py), and a second thread beside other work runs slower")
     add_train_arguments(parser)
     # The reproduction's experiments train as the paper did: no gates, free classifier weights.
     parser.set_defaults(**PAPER_TRAINING)

@@ -117,12 +117,13 @@ def run_sweep(
     quiet: bool = False,
     max_trials: int | None = None,
     ledger: Ledger | None = None,
+    threads: int = 1,
 ) -> list[dict]:
     """Run (or resume) a grid search into `out`: trials.csv, summary.md, sweep.png; each finished
     trial into `ledger`, where a trial it holds is not run again."""
     out = Path(out)
     trials = grid_trials(base, layers, heads, mlps, seeds, categorical_only)
-    rows = run_trials(out, "sweep", trials, TABLE, address, quiet, max_trials, ledger)
+    rows = run_trials(out, "sweep", trials, TABLE, address, quiet, max_trials, ledger, threads)
     variant = ", categorical only" if categorical_only else ""
     configurations = len(layers) * len(heads) * len(mlps)
     title = f"Sweep: {base.task} ({base.model}{variant}), {configurations} configurations x {seeds} seeds"
@@ -172,6 +173,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     def run() -> list[dict]:
         return run_sweep(base, *grid, args.seeds, out, args.categorical_only, args.address, args.quiet,
-                         ledger=ledger_of(args))
+                         ledger=ledger_of(args), threads=args.threads)
 
     return run_command(run, len(grid[0]) * len(grid[1]) * len(grid[2]) * args.seeds, out, SUMMARY)
