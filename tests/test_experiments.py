@@ -65,6 +65,9 @@ def test_a_few_more_trials_than_cpus_share_them_rather_than_wait_in_waves():
     assert cpus_per_trial(8, 2) == 0.25
     assert cpus_per_trial(2, 2) == cpus_per_trial(1, 2) == 1.0
     assert cpus_per_trial(9, 2) == 1.0  # many trials: one per CPU, in waves, memory bounded
+    assert cpus_per_trial(5, 2, threads=2) == 2.0  # a trial on two threads: two CPUs, never shared
+    with pytest.raises(ValueError, match="--threads 3 asks each trial for 3 CPUs and the Ray cluster has 2"):
+        cpus_per_trial(1, 2, threads=3)
 
 
 def test_best_configuration_prefers_smaller_model_on_ties():

@@ -50,12 +50,12 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
 
 
-def run_trial(params: dict, trials: dict[str, tuple[TrainConfig, str, int]]) -> dict:
+def run_trial(params: dict, trials: dict[str, tuple[TrainConfig, str]], threads: int = 1) -> dict:
     """Ray Tune function trainable: train one trial into its directory, resuming what is there, on
-    the trial's torch threads (one unless --threads: Ray gives it as many CPUs)."""
+    `threads` torch threads (Ray gives it as many CPUs: cpus_per_trial)."""
     from ..restarts import train_with_restarts
 
-    config, run_dir, threads = trials[params["trial"]]
+    config, run_dir = trials[params["trial"]]
     torch.set_num_threads(threads)
     started = time.perf_counter()
     try:
@@ -248,12 +248,16 @@ def run_trials(
     return [rows[t.name] for t in trials if t.name in rows]
 
 
-def cpus_per_trial(trials: int, cpus: float) -> float:
-    """Ray CPUs each trial asks for. A trial trains on one thread, so one CPU each; but up to
-    SHARE_CPUS_UP_TO trials per CPU all start at once, sharing the CPUs evenly, so that none waits
-    for a last short wave while a CPU idles (5 seeds on 2 CPUs: 2.5 trial-times, not 3)."""
-    if trials <= cpus or trials > SHARE_CPUS_UP_TO * cpus:
-        return 1.0
+def cpus_per_trial(trials: int, cpus: float, threads: int = 1) -> float:
+    """Ray CPUs each trial asks for: one per torch thread it trains on (ValueError where that is more
+    than the cluster has). One-thread trials, up to SHARE_CPUS_UP_TO per CPU, all start at once
+    instead, sharing the CPUs evenly, so that none waits for a last short wave while a CPU idles
+    (5 seeds on 2 CPUs: 2.5 trial-times, not 3)."""
+    if threads > cpus:
+        raise ValueError(f"--threads {threads} asks each trial for {threads} CPUs and the Ray cluster has "
+                         f"{cpus:g}; lower --threads")
+    if threads > 1 or trials <= cpus or trials > SHARE_CPUS_UP_TO * cpus:
+        return float(threads)
     return cpus / trials
 
 
@@ -265,24 +269,19 @@ def _with_absolute_paths(config: TrainConfig) -> TrainConfig:
 
 
 def _fit(out: Path, pending: list[Trial], recorder: _Recorder, address: str | None, threads: int) -> None:
-    """Run `pending` as one Ray Tune experiment, each trial on `threads` CPUs (one: see
-    cpus_per_trial), recording as they finish."""
+    """Run `pending` as one Ray Tune experiment, each trial on `threads` threads and the CPUs
+    cpus_per_trial gives it, recording as they finish."""
     import ray
     from ray import tune
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the new console output ignores verbose=0
     # Tune's warnings on Ctrl-C point to Tuner.restore; here rerunning the command resumes.
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
-    specs = {t.name: (_with_absolute_paths(t.config), str((out / "trials" / t.name).resolve()), threads)
-             for t in pending}
+    specs = {t.name: (_with_absolute_paths(t.config), str((out / "trials" / t.name).resolve())) for t in pending}
     with ray_session(address):
-        cpus = ray.cluster_resources().get("CPU", 1)
-        if threads > cpus:
-            raise ValueError(f"--threads {threads} asks each trial for {threads} CPUs and the Ray cluster has "
-                             f"{cpus:g}; lower --threads")
-        share = cpus_per_trial(len(pending), cpus) if threads == 1 else threads
+        share = cpus_per_trial(len(pending), ray.cluster_resources().get("CPU", 1), threads)
         tuner = tune.Tuner(
-            tune.with_resources(tune.with_parameters(run_trial, trials=specs), {"cpu": share}),
+            tune.with_resources(tune.with_parameters(run_trial, trials=specs, threads=threads), {"cpu": share}),
             param_space={"trial": tune.grid_search(list(specs))},
             tune_config=tune.TuneConfig(trial_dirname_creator=lambda trial: trial.config["trial"]),
             run_config=tune.RunConfig(
