@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from dataclasses import replace
@@ -99,6 +100,31 @@ def test_results_command_refuses_what_it_did_not_write(ledger, tmp_path, capsys)
     assert "is not a results ledger directory" in capsys.readouterr().err
     assert cli.main(["results", "--ledger", str(tmp_path), "--out", str(tmp_path / "r.md")]) == 2
     assert "is not a results ledger; pass the ledger's directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda record: {**record, "test_accuracy": 97.5}, "'test_accuracy' is 97.5, not a fraction in [0, 1]"),
+    (lambda record: {**record, "task": "nosuch"}, "unknown task 'nosuch'"),
+    (lambda record: [record], "is not a JSON object"),  # read after the length records: the figure waits too
+    (None, "a copied or moved record counts its trial twice"),
+])
+def test_a_wrong_record_stops_the_results_before_anything_is_written(ledger, tmp_path, capsys, change, message):
+    """A percent where a fraction belongs, an unknown task, a file that is no record or a record
+    copied beside itself is named in one line, exit 2, and neither the page, its figure nor the
+    README is touched."""
+    path = sorted((ledger.root / "grid" / "hist").glob("*.json"))[0]
+    record = json.loads(path.read_text())
+    if change is None:
+        (path.parent / "copy.json").write_text(path.read_text())
+    else:
+        path.write_text(json.dumps(change(record)))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Tool\n\n{MARKERS}\n")
+    out = tmp_path / "docs" / "results.md"
+    assert cli.main(["results", "--ledger", str(ledger.root), "--out", str(out), "--readme", str(readme)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not out.parent.exists() and readme.read_text() == f"# Tool\n\n{MARKERS}\n"
 
 
 def test_the_ledger_reads_only_where_records_lie(ledger):

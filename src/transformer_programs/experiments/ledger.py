@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import __version__, runio
 from ..config import ARCH_FIELDS, LATER_SETTINGS, TAU_START, TrainConfig
+from ..tasks import NLP_TASKS, TASKS
 
 EXPERIMENTS = ("grid", "extended", "lengthgen")
 # The protocol trains as the paper did: no gates, free classifier weights, its initial temperature.
@@ -32,6 +33,7 @@ REQUIRED = {
     "experiment": str, "task": str, "trial": str, "key": str, "layers": int, "heads": int, "mlps": int,
     "seed": int, "val_accuracy": float, "test_accuracy": float, "train_accuracy": float, "config": dict,
 }
+FRACTIONS = ("val_accuracy", "test_accuracy", "train_accuracy")  # recorded as fractions, never percents
 
 
 def config_key(config: TrainConfig) -> str:
@@ -93,11 +95,18 @@ class Ledger:
         return path
 
     def records(self, experiment: str | None = None) -> list[dict]:
-        """Every record (of one experiment), in path order; ValueError naming an invalid file. Only
-        the files where records lie (EXPERIMENT/TASK/*.json) are read."""
-        paths = [path for name in ([experiment] if experiment else EXPERIMENTS)
-                 for path in (self.root / name).glob("*/*.json")]
-        return [read_record(path) for path in sorted(paths)]
+        """Every record (of one experiment), in path order; ValueError naming an invalid file, or a
+        record not at its own path (copied or moved, it would count its trial twice). Only the
+        files where records lie (EXPERIMENT/TASK/*.json) are read."""
+        paths = sorted(path for name in ([experiment] if experiment else EXPERIMENTS)
+                       for path in (self.root / name).glob("*/*.json"))
+        records = [read_record(path) for path in paths]
+        for path, record in zip(paths, records):
+            own = self.root / record["experiment"] / record["task"] / f"{record['trial']}-{record['key']}.json"
+            if path != own:
+                raise ValueError(f"{path} holds the record of {own.relative_to(self.root)}: a copied or moved "
+                                 "record counts its trial twice; move it back or delete it")
+        return records
 
 
 def read_record(path: Path) -> dict:
@@ -123,6 +132,12 @@ def check_record(record: object, where: str) -> None:
                              "delete the file to run its trial again")
     if record["experiment"] not in EXPERIMENTS:
         raise ValueError(f"{where}: unknown experiment {record['experiment']!r}")
+    if record["task"] not in TASKS and record["task"] not in NLP_TASKS:
+        raise ValueError(f"{where}: unknown task {record['task']!r}; delete the file or fix its task")
+    for name in FRACTIONS:
+        if not 0 <= record[name] <= 1:
+            raise ValueError(f"{where}: field {name!r} is {record[name]!r}, not a fraction in [0, 1] "
+                             "(the ledger records accuracies as fractions); delete the file to run its trial again")
 
 
 def make_record(experiment: str, trial: str, labels: dict, config: TrainConfig, results: dict,

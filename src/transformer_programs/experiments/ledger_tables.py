@@ -192,15 +192,16 @@ def write_results(ledger: Ledger, out: Path, readme: Path | None = None) -> list
     readme_text = marked_readme(Path(readme)) if readme is not None else None  # checked before anything is written
     length = protocol(ledger.records("lengthgen"))
     figure = out.with_name(f"{out.stem}_length_generalization.png") if length else None
+    page = results_markdown(ledger, figure.name if figure else None)  # every record read and checked first
+    table = readme_table(protocol(ledger.records("grid")), protocol(ledger.records("extended")))
     written = []
     if figure is not None:
         rows = [{**r, "status": "ok", "n": r["train_max"]} for r in length]
         plot_length(rows, figure, "Length generalization (ledger)")
         written.append(figure)
-    runio.atomic_write_text(out, results_markdown(ledger, figure.name if figure else None))
+    runio.atomic_write_text(out, page)
     written.append(out)
-    if readme is not None:
-        table = readme_table(protocol(ledger.records("grid")), protocol(ledger.records("extended")))
+    if readme_text is not None:
         runio.atomic_write_text(Path(readme), README_BLOCK.sub(lambda m: m[1] + table + m[2], readme_text))
         written.append(Path(readme))
     return written
