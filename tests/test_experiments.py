@@ -308,6 +308,9 @@ def test_trials_train_on_the_threads_asked_and_the_ledger_says_so(ray_session, t
         (["lengthgen", "hist", "--seeds", "0"], "--seeds must be at least 1"),
         (["lengthgen", "hist", "--threads", "0"], "--threads must be at least 1"),
         (["lengthgen", "hist", "--train-lengths", "1-4"], "use --train-max"),
+        # Ray would retry an unreachable head for minutes, logging warnings: refused in one line instead
+        (["lengthgen", "hist", "--address", "127.0.0.1:1"], "no Ray cluster answers at 127.0.0.1:1"),
+        (["sweep", "hist", "--address", "head-node"], "--address 'head-node' is not HOST:PORT"),
     ],
 )
 def test_bad_arguments_give_one_line_errors(argv, message, tmp_path, capsys):

@@ -8,10 +8,12 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")  # what a SIGKILLed driver's raylet leaves running
+CONNECT_TIMEOUT_S = 10  # for the head's port to answer; Ray itself retries an unreachable head for minutes
 
 
 def _command(pid: int) -> str:
@@ -53,6 +55,23 @@ def stop_orphaned_agents() -> int:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
     return len(pids)
+
+
+def check_address(address: str | None) -> None:
+    """ValueError, in one line, where `address` names a HOST:PORT (or ray://HOST:PORT) whose port does
+    not answer: there Ray would log connection warnings for minutes instead of failing. Other forms
+    (None, "auto", "local") are Ray's to resolve."""
+    if not address or address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--address {address!r} is not HOST:PORT; pass the address `ray start --head` printed, "
+                         "such as 192.168.1.2:6379")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise ValueError(f"no Ray cluster answers at {address} ({err.strerror or type(err).__name__}); start its "
+                         "head with `ray start --head` or pass the address it printed") from None
 
 
 def _exit_on(signum: int, frame) -> None:

@@ -23,7 +23,7 @@ from ..config import LATER_SETTINGS, TrainConfig
 from ..progress import Progress
 from ..threads import thread_count
 from .ledger import PAPER_TRAINING, Ledger, make_record
-from .ray_session import ray_session
+from .ray_session import check_address, ray_session
 
 RESULT_COLUMNS = ("status", "val_accuracy", "test_accuracy", "train_accuracy", "seconds", "error")
 NUMERIC_RESULTS = ("val_accuracy", "test_accuracy", "train_accuracy", "seconds")
@@ -234,7 +234,8 @@ def run_trials(
     to simulate a kill).
     """
     out = Path(out)
-    threads = thread_count(threads)  # refused before anything is written
+    threads = thread_count(threads)  # refused before anything is written, as is a cluster that does not answer
+    check_address(address)
     runio.check_output_dir(out, PLAN_FILE, f"experiment (no {PLAN_FILE})")
     out.mkdir(parents=True, exist_ok=True)
     check_plan(out, kind, trials)
