@@ -35,6 +35,9 @@ def test_circuit_and_report_never_overwrite_a_file_they_did_not_write(run_dir, t
         assert main([command, str(run_dir), "--out", str(target)]) == 2
         assert "was not written by this command" in one_line_error(capsys)
     assert main([command, str(run_dir), "--out", str(tmp_path)]) == 2 and "is a directory" in one_line_error(capsys)
+    beneath_a_file = mine / f"x.{default.split('.')[1]}"  # the file named, not the temporary one beside it
+    assert main([command, str(run_dir), "--out", str(beneath_a_file)]) == 2
+    assert one_line_error(capsys).startswith(f"tprog: error: cannot write {beneath_a_file} (")
     assert {path: path.read_bytes() for path in protected} == before
     assert main(["predict", str(run_dir), "<s>", "1"]) == 0  # the run is whole
     assert main([command, str(run_dir)]) == 0 and main([command, str(run_dir)]) == 0  # its own file: rewritten
