@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import __version__, runio
 from ..config import ARCH_FIELDS, LATER_SETTINGS, TAU_START, TrainConfig
-from ..tasks import NLP_TASKS, TASKS
+from ..tasks import UnknownTaskError, get_task
 
 EXPERIMENTS = ("grid", "extended", "lengthgen")
 # The protocol trains as the paper did: no gates, free classifier weights, its initial temperature.
@@ -76,9 +76,13 @@ class Ledger:
 
     def path(self, experiment: str, task: str, trial: str, config: TrainConfig) -> Path:
         """Where the record of this trial lies (whether or not it is there yet)."""
+        return self._file(experiment, task, trial, config_key(config))
+
+    def _file(self, experiment: str, task: str, trial: str, key: str) -> Path:
+        """RESULTS/EXPERIMENT/TASK/TRIAL-KEY.json: the one place a trial's record may lie."""
         if experiment not in EXPERIMENTS:
             raise ValueError(f"unknown experiment {experiment!r}; the ledger holds {', '.join(EXPERIMENTS)}")
-        return self.root / experiment / task / f"{trial}-{config_key(config)}.json"
+        return self.root / experiment / task / f"{trial}-{key}.json"
 
     def find(self, experiment: str, task: str, trial: str, config: TrainConfig) -> dict | None:
         """The record of this trial, or None; ValueError naming a record that is not valid."""
@@ -102,7 +106,7 @@ class Ledger:
                        for path in (self.root / name).glob("*/*.json"))
         records = [read_record(path) for path in paths]
         for path, record in zip(paths, records):
-            own = self.root / record["experiment"] / record["task"] / f"{record['trial']}-{record['key']}.json"
+            own = self._file(record["experiment"], record["task"], record["trial"], record["key"])
             if path != own:
                 raise ValueError(f"{path} holds the record of {own.relative_to(self.root)}: a copied or moved "
                                  "record counts its trial twice; move it back or delete it")
@@ -132,8 +136,10 @@ def check_record(record: object, where: str) -> None:
                              "delete the file to run its trial again")
     if record["experiment"] not in EXPERIMENTS:
         raise ValueError(f"{where}: unknown experiment {record['experiment']!r}")
-    if record["task"] not in TASKS and record["task"] not in NLP_TASKS:
-        raise ValueError(f"{where}: unknown task {record['task']!r}; delete the file or fix its task")
+    try:
+        get_task(record["task"])
+    except UnknownTaskError:
+        raise ValueError(f"{where}: unknown task {record['task']!r}; delete the file or fix its task") from None
     for name in FRACTIONS:
         if not 0 <= record[name] <= 1:
             raise ValueError(f"{where}: field {name!r} is {record[name]!r}, not a fraction in [0, 1] "

@@ -140,14 +140,19 @@ def readme_table(grid: list[dict], extended: list[dict]) -> str:
     return report.markdown_table(header, rows)
 
 
-def results_markdown(ledger: Ledger, figure: str | None) -> str:
-    """docs/results.md: every table of the protocol, from the ledger."""
-    grid, extended, length = (protocol(ledger.records(name)) for name in ("grid", "extended", "lengthgen"))
-    everything = ledger.records()
+def by_experiment(records: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
+    """The grid's, the extended grid's and length generalization's records at their protocol."""
+    grid, extended, length = (protocol([r for r in records if r["experiment"] == name]) for name in EXPERIMENTS)
+    return grid, extended, length
+
+
+def results_markdown(root: Path, everything: list[dict], figure: str | None) -> str:
+    """docs/results.md: every table of the protocol, from every record of the ledger at `root`."""
+    grid, extended, length = by_experiment(everything)
     off = len(everything) - len(grid) - len(extended) - len(length)
     parts = [
         "# Results\n",
-        f"{GENERATED} from the results ledger ({ledger.root}/, {len(everything)} records, "
+        f"{GENERATED} from the results ledger ({root}/, {len(everything)} records, "
         f"{off} of them at settings other than the protocol's and left out below). Do not edit by hand: "
         "run the protocol (`bash scripts/protocol.sh`), then `tprog results`.\n",
         "## The paper's grid\n",
@@ -190,10 +195,10 @@ def write_results(ledger: Ledger, out: Path, readme: Path | None = None) -> list
     if out.exists() and GENERATED not in out.read_text(encoding="utf-8", errors="replace"):
         raise ValueError(f"{out} exists and was not written by `tprog results`; choose another --out")
     readme_text = marked_readme(Path(readme)) if readme is not None else None  # checked before anything is written
-    length = protocol(ledger.records("lengthgen"))
+    everything = ledger.records()  # read and checked, every one, before anything is written
+    grid, extended, length = by_experiment(everything)
     figure = out.with_name(f"{out.stem}_length_generalization.png") if length else None
-    page = results_markdown(ledger, figure.name if figure else None)  # every record read and checked first
-    table = readme_table(protocol(ledger.records("grid")), protocol(ledger.records("extended")))
+    page = results_markdown(ledger.root, everything, figure.name if figure else None)
     written = []
     if figure is not None:
         rows = [{**r, "status": "ok", "n": r["train_max"]} for r in length]
@@ -202,6 +207,7 @@ def write_results(ledger: Ledger, out: Path, readme: Path | None = None) -> list
     runio.atomic_write_text(out, page)
     written.append(out)
     if readme_text is not None:
+        table = readme_table(grid, extended)
         runio.atomic_write_text(Path(readme), README_BLOCK.sub(lambda m: m[1] + table + m[2], readme_text))
         written.append(Path(readme))
     return written
